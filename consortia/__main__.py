@@ -1,0 +1,3 @@
+from consortia.cli.main import app
+
+app()

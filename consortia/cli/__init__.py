@@ -1,0 +1,1 @@
+"""The ``consortia`` command line (typer + rich)."""

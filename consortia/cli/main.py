@@ -1,0 +1,215 @@
+"""``consortia``: run nodes, manage keys, get and verify receipts, submit, benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from consortia.cli.common import UrlOption, fail, load_key, node_error, print_json
+from consortia.crypto.keys import SigningKey, parse_public_key
+from consortia.ledger.receipts import ReceiptError, verify_receipt
+from consortia.sdk.client import Client, ConsortiaError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Consortia: a certified digital-payment network on a consortium ledger.")
+node_app = typer.Typer(no_args_is_help=True, help="Run and audit a ledger node.")
+keys_app = typer.Typer(no_args_is_help=True, help="Ed25519 key files.")
+receipt_app = typer.Typer(no_args_is_help=True, help="Get and verify receipts.")
+tx_app = typer.Typer(no_args_is_help=True, help="Submit transactions.")
+app.add_typer(node_app, name="node")
+app.add_typer(keys_app, name="keys")
+app.add_typer(receipt_app, name="receipt")
+app.add_typer(tx_app, name="tx")
+
+
+def _register_module_clis() -> None:
+    from consortia.modules.governance.cli import app as governance_app
+
+    app.add_typer(governance_app, name="gov")
+
+
+_register_module_clis()
+
+
+@app.command()
+def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node keeps its files"),
+       port: int = typer.Option(8080, help="HTTP port"),
+       host: str = typer.Option("127.0.0.1", help="address to listen on")) -> None:
+    """Start one node (solo ordering, SQLite) with the embedded demo consortium."""
+    from consortia.demo.consortium import demo_genesis, run_demo
+    from consortia.node.config import NodeConfig
+    from consortia.node.server import build_node, serve
+
+    genesis = demo_genesis(data_dir)
+    config = NodeConfig(data_dir=data_dir, host=host, port=port)
+    node = build_node(config, genesis)
+    url = f"http://{host}:{port}"
+
+    def ready() -> None:
+        try:
+            with Client(url, node_key=node.key.public_key_hex) as client:
+                run_demo(client, data_dir)
+        except Exception as exc:  # the node stays up; say why the demo is incomplete
+            print(f"demo set-up failed: {exc}")
+            return
+        print(f"Consortia node up: chain {genesis.chain_id}, height {node.chain.head.height}")
+        print(f"  explorer    {url}/explorer")
+        print(f"  governance  {url}/governance")
+        print(f"  API docs    {url}/docs")
+        print(f"  metrics     {url}/metrics")
+        print(f"  node key    {node.key.public_key_hex}")
+        print(f"  member keys {data_dir / 'keys'}/<member>.key  (Ctrl-C stops the node)")
+
+    serve(node, ready)
+
+
+@node_app.command("start")
+def node_start(config: Path = typer.Option(..., "--config", help="TOML config file"),
+               port: int | None = typer.Option(None, help="override the port")) -> None:
+    """Start a node from a config file (genesis and key paths are in it)."""
+    from consortia.ledger.chain import ChainError
+    from consortia.ledger.genesis import GenesisError
+    from consortia.node.config import load_config
+    from consortia.node.server import build_node, serve
+
+    try:
+        cfg = load_config(config, port=port)
+        node = build_node(cfg)
+    except (OSError, ValueError, GenesisError, ChainError) as exc:
+        fail(f"cannot start node: {exc}".splitlines()[0])
+    print(f"node {cfg.node_id} on http://{cfg.host}:{cfg.port} "
+          f"(chain {node.chain_id}, height {node.chain.head.height})", flush=True)
+    serve(node)
+
+
+@node_app.command("verify")
+def node_verify(data_dir: Path = typer.Option(..., help="the node's data directory"),
+                genesis: Path | None = typer.Option(None, help="genesis file "
+                                                    "(default <data-dir>/genesis.json)"),
+                ) -> None:
+    """Re-execute every stored block from genesis and compare results, tree heads and state."""
+    from consortia.ledger.executor import Executor
+    from consortia.ledger.genesis import GenesisError, load_genesis
+    from consortia.ledger.replay import ReplayError, replay
+    from consortia.ledger.store import Store
+    from consortia.modules import default_modules
+
+    db = data_dir / "ledger.sqlite"
+    if not db.exists():
+        fail(f"no ledger at {db}")
+    try:
+        g = load_genesis(genesis or data_dir / "genesis.json")
+        key = SigningKey.load(data_dir / "node.key")
+        store = Store(db)
+        report = replay(store, g, Executor(g.chain_id, default_modules()), key.public_key)
+    except (GenesisError, ReplayError, OSError, ValueError) as exc:
+        fail(str(exc))
+    print(f"ok: {report.blocks} blocks, {report.txs} txs, {report.state_keys} state keys "
+          "re-executed and equal")
+
+
+@keys_app.command("new")
+def keys_new(out: Path = typer.Option(..., "--out", help="key file to create (mode 0600)"),
+             ) -> None:
+    """Create an Ed25519 key file and print its public key."""
+    key = SigningKey.generate()
+    try:
+        key.save(out)
+    except FileExistsError:
+        fail(f"{out} exists; refusing to overwrite a key")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    print(key.public_key_hex)
+
+
+@receipt_app.command("get")
+def receipt_get(tx_id: str, url: str = UrlOption,
+                out: Path | None = typer.Option(None, "--out", help="write to this file")) -> None:
+    """Fetch the receipt of an executed tx."""
+    try:
+        with Client(url) as client:
+            receipt = client.receipt(tx_id)
+    except ConsortiaError as exc:
+        node_error(exc)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    if out is None:
+        print_json(receipt)
+    else:
+        out.write_text(json.dumps(receipt, indent=2) + "\n")
+
+
+@receipt_app.command("verify")
+def receipt_verify(file: Path, node_key: str = typer.Option(..., "--node-key",
+                                                            help="the node's public key (hex)"),
+                   ) -> None:
+    """Verify a receipt offline: exit 0 when valid, 1 with what failed."""
+    try:
+        key = parse_public_key(node_key)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        receipt = json.loads(file.read_text())
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    except json.JSONDecodeError:
+        fail(f"{file} is not JSON")
+    try:
+        verify_receipt(receipt, key)
+    except ReceiptError as exc:
+        fail(f"invalid receipt: {exc}")
+    result = receipt["result"]
+    print(f"valid: tx {receipt['tx_id']} {result['status']} ({result['code']}) at leaf "
+          f"{receipt['leaf_index']} of {receipt['tree_size']}, height {result['height']}")
+
+
+@tx_app.command("send")
+def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"),
+            key: Path = typer.Option(..., "--key", help="signer's key file"),
+            url: str = UrlOption) -> None:
+    """Sign and submit one tx, wait for it, verify its receipt, print its result."""
+    try:
+        body: Any = json.loads(payload)
+    except json.JSONDecodeError:
+        fail("payload is not JSON")
+    if not isinstance(body, dict):
+        fail("payload must be a JSON object")
+    signer = load_key(key)
+    try:
+        with Client(url) as client:
+            result, receipt = client.send(signer, kind, body)
+    except ConsortiaError as exc:
+        node_error(exc)
+    except ReceiptError as exc:
+        fail(f"receipt does not verify: {exc}")
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    print_json({"tx_id": receipt["tx_id"], "result": result})
+    if result["status"] != "accepted":
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(url: str | None = typer.Option(None, help="benchmark a running node instead of "
+                                          "starting one"),
+          txs: int = typer.Option(50_000, "-n", "--txs", help="transactions to commit"),
+          batch: int = typer.Option(2_000, help="txs per HTTP batch"),
+          clients: int = typer.Option(4, help="concurrent submitting connections"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+          ) -> None:
+    """Committed tx/s and commit latency over HTTP, against the machine's Ed25519 ceiling."""
+    from consortia.bench.throughput import run_bench
+
+    report = run_bench(url=url, txs=txs, batch=batch, clients=clients,
+                       progress=not as_json, cpu_count=os.cpu_count() or 1)
+    if as_json:
+        print(json.dumps(report))
+    else:
+        from consortia.bench.throughput import print_report
+
+        print_report(report)

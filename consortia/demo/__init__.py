@@ -1,0 +1,1 @@
+"""The embedded demo consortium (fictional institutions) started by ``consortia up``."""

@@ -1,0 +1,1 @@
+"""The ledger: transactions, blocks, results, state, the Merkle log and receipts."""

@@ -1,0 +1,42 @@
+"""Ledger-wide parameters: stored under ``param/<name>``, changed only through governance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortia.ledger.state import Reader
+
+PARAM_PREFIX = "param/"
+
+# name -> (type, default, (min, max) for integers). The constitution's knobs live here too.
+PARAMETERS: dict[str, tuple[type, Any, tuple[int, int] | None]] = {
+    # Longest a tx may stay valid: bounds the dedupe window every node keeps in memory.
+    "tx_validity_ms_max": (int, 600_000, (1_000, 86_400_000)),
+    # Whether a regulator's "no" vetoes a proposal outright.
+    "regulator_veto": (bool, False, None),
+    # How long a proposal stays open for ballots.
+    "proposal_ttl_ms": (int, 7 * 86_400_000, (60_000, 90 * 86_400_000)),
+}
+
+
+def param_key(name: str) -> str:
+    return PARAM_PREFIX + name
+
+
+def check_param(name: str, value: Any) -> Any:
+    """The value, checked against its declared type and range; ValueError otherwise."""
+    if name not in PARAMETERS:
+        raise ValueError(f"unknown parameter {name!r}")
+    type_, _default, bounds = PARAMETERS[name]
+    if type(value) is not type_:
+        raise ValueError(f"parameter {name} takes a {type_.__name__}")
+    if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+        raise ValueError(f"parameter {name} must be within {bounds[0]}..{bounds[1]}")
+    return value
+
+
+def read_param(source: Reader, name: str) -> Any:
+    """A parameter's current value, or its default."""
+    type_, default, _ = PARAMETERS[name]
+    value = source.get(param_key(name), type_)
+    return default if value is None else value

@@ -1,0 +1,22 @@
+"""The modules a chain runs: pure state machines dispatched by ``module.action`` kind."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from consortia.ledger.module import Module
+
+
+def default_modules() -> list[Module]:
+    """Every module of the embedded chain, in a fixed order (genesis runs in this order)."""
+    from consortia.modules.governance.logic import module as governance
+    from consortia.modules.notary.logic import module as notary
+
+    return [governance, notary]
+
+
+def module_routers() -> list[APIRouter]:
+    from consortia.modules.governance.api import router as governance
+    from consortia.modules.notary.api import router as notary
+
+    return [governance, notary]

@@ -1,0 +1,1 @@
+"""Governance: members and roles, node admission, proposals and ballots, parameters."""

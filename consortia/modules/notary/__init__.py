@@ -1,0 +1,1 @@
+"""Electronic evidence: document digests attested on the ledger, provable by receipt."""

@@ -1,0 +1,1 @@
+"""A ledger node: mempool, orderer, executor loop, events."""

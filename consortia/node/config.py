@@ -1,0 +1,63 @@
+"""Node configuration: a TOML file, overridable by CONSORTIA_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class NodeConfig(BaseSettings):
+    """Every limit the node enforces is here, with its unit in its name."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSORTIA_", extra="forbid")
+
+    node_id: str = "node1"
+    data_dir: Path = Path("data/node")
+    genesis_file: Path | None = None  # default: <data_dir>/genesis.json
+    key_file: Path | None = None  # default: <data_dir>/node.key
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    mempool_txs_max: int = Field(default=200_000, ge=1)
+    batch_txs_max: int = Field(default=5_000, ge=1)
+    batch_bytes_max: int = Field(default=3 * MIB, ge=1024)
+    batch_interval_ms: int = Field(default=5, ge=0)
+    submit_txs_max: int = Field(default=10_000, ge=1)
+    request_bytes_max: int = Field(default=16 * MIB, ge=1024)
+    tx_bytes_max: int = Field(default=64 * 1024, ge=256)
+    page_size_max: int = Field(default=200, ge=1)
+    wait_ms_max: int = Field(default=30_000, ge=0)
+    waiters_max: int = Field(default=50_000, ge=1)
+    sse_clients_max: int = Field(default=64, ge=1)
+    sse_queue_events_max: int = Field(default=1_000, ge=1)
+    verify_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.genesis_file or self.data_dir / "genesis.json"
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.data_dir / "node.key"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite"
+
+
+def load_config(path: Path, **overrides: Any) -> NodeConfig:
+    """Read a TOML config file; relative paths in it are relative to the file."""
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    for name in ("data_dir", "genesis_file", "key_file"):
+        if name in data and not Path(data[name]).is_absolute():
+            data[name] = str((path.parent / data[name]).resolve())
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return NodeConfig(**data)

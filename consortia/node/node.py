@@ -1,0 +1,267 @@
+"""One ledger node: request → verified tx → mempool → orderer → executor → store → events.
+
+Threads: the asyncio loop serves HTTP; a pool verifies signatures (libsodium releases the GIL,
+so it uses every core); one thread cuts batches and, with the solo orderer, executes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+
+from consortia.crypto.keys import SigningKey
+from consortia.ledger.chain import Chain, Committed, decode_result
+from consortia.ledger.executor import Executor
+from consortia.ledger.genesis import Genesis
+from consortia.ledger.module import Module
+from consortia.ledger.params import read_param
+from consortia.ledger.store import Store
+from consortia.ledger.tx import Envelope, MalformedTx, SignedTx
+from consortia.node.config import NodeConfig
+from consortia.node.events import EventHub
+from consortia.node.mempool import Mempool, MempoolFull
+from consortia.node.metrics import NodeMetrics
+from consortia.node.orderer import Orderer, SoloOrderer, now_ms
+
+log = logging.getLogger(__name__)
+
+_decode_signed = msgspec.msgpack.Decoder(SignedTx).decode
+
+
+class SubmitError(Exception):
+    """A submission refused as a whole; nothing was added."""
+
+    def __init__(self, status: int, code: str, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.index = index
+
+
+def _prepare(items: Sequence[bytes | Envelope], tx_bytes_max: int,
+             ) -> list[Envelope | SubmitError]:
+    """Decode and verify a chunk of submitted txs (runs in the verify pool)."""
+    out: list[Envelope | SubmitError] = []
+    for item in items:
+        if isinstance(item, bytes):
+            if len(item) > tx_bytes_max:
+                out.append(SubmitError(413, "tx_too_large",
+                                       f"a tx may be at most {tx_bytes_max} bytes"))
+                continue
+            try:
+                item = Envelope.from_msgpack(item)
+            except MalformedTx as exc:
+                out.append(SubmitError(400, "malformed", str(exc)))
+                continue
+        if not item.verify_signature():
+            out.append(SubmitError(400, "bad_signature",
+                                   "the signature does not verify for this tx and signer"))
+            continue
+        out.append(item)
+    return out
+
+
+class Node:
+    def __init__(self, config: NodeConfig, genesis: Genesis, key: SigningKey,
+                 modules: list[Module], orderer: Orderer | None = None) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.metrics = NodeMetrics()
+        self.store = Store(config.db_path)
+        self.executor = Executor(genesis.chain_id, modules)
+        self.chain = Chain(self.store, genesis, self.executor, key)
+        self.mempool = Mempool(config.mempool_txs_max)
+        self.orderer = orderer or SoloOrderer()
+        self.hub = EventHub(config.sse_clients_max, config.sse_queue_events_max)
+        self.verify_pool = ThreadPoolExecutor(config.verify_threads,
+                                              thread_name_prefix="verify")
+        self.failed: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.metrics.height.set(self.chain.head.height)
+        self.metrics.tree_size.set(self.chain.head.tree_size)
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.orderer.start(self._deliver, self.chain.last_batch_seq())
+        self._running.set()
+        self._thread = threading.Thread(target=self._cut_loop, name="cutter", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.orderer.stop()
+        self.verify_pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    def _cut_loop(self) -> None:
+        config = self.config
+        try:
+            while self._running.is_set():
+                batch = self.mempool.take(config.batch_txs_max, config.batch_bytes_max,
+                                          config.batch_interval_ms / 1000, 0.2)
+                if batch:
+                    self.orderer.submit(batch)
+        except Exception as exc:
+            # A node that cannot store a block must stop taking work, visibly.
+            self.failed = f"{exc.__class__.__name__}: {exc}"
+            log.exception("node stopped executing")
+
+    def _deliver(self, batch_seq: int, time_ms: int, txs: list[Envelope]) -> None:
+        started = time.perf_counter()
+        committed = self.chain.apply_batch(batch_seq, time_ms, list(txs))
+        self.mempool.forget(txs)
+        self.metrics.mempool_txs.set(len(self.mempool))
+        if committed is None:
+            self.metrics.txs_dropped.inc(len(txs))
+            return
+        self._record(committed, len(txs), time.perf_counter() - started)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_commit, committed)
+
+    def _record(self, committed: Committed, ordered: int, seconds: float) -> None:
+        m = self.metrics
+        block = committed.block
+        accepted = sum(1 for r in block.results if r.accepted)
+        m.txs_committed.labels("accepted").inc(accepted)
+        m.txs_committed.labels("rejected").inc(len(block.results) - accepted)
+        m.txs_dropped.inc(ordered - len(block.results))
+        m.blocks.inc()
+        m.height.set(block.height)
+        m.tree_size.set(block.tree_size)
+        m.block_seconds.observe(seconds)
+        m.block_txs.observe(len(block.results))
+
+    def _on_commit(self, committed: Committed) -> None:
+        block = committed.block
+        self.hub.publish({
+            "type": "block",
+            "height": block.height,
+            "time_ms": block.time_ms,
+            "tree_size": block.tree_size,
+            "root_hash": block.root_hash.hex(),
+            "tx_ids": [t.hex() for t in block.tx_ids],
+            "rejected": sum(1 for r in block.results if not r.accepted),
+        })
+        for tx_id in block.tx_ids:
+            for future in self._waiters.pop(tx_id, ()):
+                if not future.done():
+                    future.set_result(None)
+
+    # -- submitting ------------------------------------------------------------------------
+
+    async def submit(self, items: Sequence[bytes | Envelope]) -> list[dict[str, str]]:
+        """Check and enqueue txs, all or none. Returns each tx's id and status
+        ("pending" or, for a tx already executed, "committed")."""
+        if self.failed is not None:
+            raise SubmitError(503, "node_failed", "this node has stopped executing")
+        loop = asyncio.get_running_loop()
+        threads = self.config.verify_threads
+        chunk = max(64, -(-len(items) // threads))
+        futures = [
+            loop.run_in_executor(self.verify_pool, _prepare, items[i:i + chunk],
+                                 self.config.tx_bytes_max)
+            for i in range(0, len(items), chunk)
+        ]
+        prepared = [e for part in await asyncio.gather(*futures) for e in part]
+        now = now_ms()
+        validity_ms_max: int = read_param(self.chain.state, "tx_validity_ms_max")
+        fresh: list[Envelope] = []
+        out: list[dict[str, str]] = []
+        for index, item in enumerate(prepared):
+            if isinstance(item, SubmitError):
+                item.index = index
+                self.metrics.submit_refused.labels(item.code).inc()
+                raise item
+            problem = self._check(item, now, validity_ms_max)
+            if problem is not None:
+                code, message = problem
+                self.metrics.submit_refused.labels(code).inc()
+                raise SubmitError(400, code, message, index)
+            if item.tx_id in self.chain.recent:
+                out.append({"tx_id": item.tx_id.hex(), "status": "committed"})
+            else:
+                out.append({"tx_id": item.tx_id.hex(), "status": "pending"})
+                fresh.append(item)
+        try:
+            self.mempool.add_all(fresh)
+        except MempoolFull as exc:
+            self.metrics.submit_refused.labels("mempool_full").inc()
+            raise SubmitError(503, "mempool_full", f"{exc}; retry later") from None
+        self.metrics.mempool_txs.set(len(self.mempool))
+        return out
+
+    def _check(self, envelope: Envelope, now: int, validity_ms_max: int,
+               ) -> tuple[str, str] | None:
+        tx = envelope.tx
+        if tx.chain_id != self.chain_id:
+            return "wrong_chain", f"tx is for chain {tx.chain_id!r}, this is {self.chain_id!r}"
+        if tx.kind not in self.executor.actions:
+            return "unknown_kind", f"no action {tx.kind!r} on this chain"
+        if tx.valid_until_ms < now:
+            return "expired", f"tx expired at {tx.valid_until_ms} ms; it is now {now} ms"
+        if tx.valid_until_ms - now > validity_ms_max:
+            return "validity_too_long", (f"valid_until_ms may be at most {validity_ms_max} ms "
+                                         "in the future")
+        return None
+
+    async def wait_committed(self, tx_ids: list[bytes], timeout_s: float) -> bool:
+        """Wait until every tx in ``tx_ids`` is executed; False on timeout."""
+        loop = asyncio.get_running_loop()
+        if len(self._waiters) + len(tx_ids) > self.config.waiters_max:
+            raise SubmitError(503, "too_many_waiters", "too many clients are waiting; poll")
+        waiting: list[tuple[bytes, asyncio.Future[None]]] = []
+        for tx_id in tx_ids:
+            if self.store.tx(tx_id) is not None:
+                continue
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(tx_id, []).append(future)
+            waiting.append((tx_id, future))
+        if not waiting:
+            return True
+        _, pending = await asyncio.wait([f for _, f in waiting], timeout=timeout_s)
+        for tx_id, future in waiting:
+            if future in pending:
+                futures = self._waiters.get(tx_id, [])
+                if future in futures:
+                    futures.remove(future)
+                if not futures:
+                    self._waiters.pop(tx_id, None)
+        return not pending
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def tx_status(self, tx_id: bytes) -> dict[str, Any] | None:
+        row = self.store.tx(tx_id)
+        if row is not None:
+            result = decode_result(row.result)
+            return {
+                "tx_id": tx_id.hex(),
+                "status": "committed",
+                "height": row.height,
+                "leaf_index": row.leaf_index,
+                "result": result.to_json_dict(),
+                "tx": msgspec.to_builtins(_decode_signed(row.raw)),
+            }
+        if tx_id in self.mempool:
+            return {"tx_id": tx_id.hex(), "status": "pending"}
+        return None

@@ -1,0 +1,44 @@
+"""Orderers put batches in one total order. ``SoloOrderer`` is the embedded one-node default."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from consortia.ledger.tx import Envelope
+
+# Called with (batch_seq, proposed_time_ms, txs) in order, exactly once per batch.
+Deliver = Callable[[int, int, list[Envelope]], None]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Orderer(Protocol):
+    def start(self, deliver: Deliver, after_seq: int) -> None: ...
+
+    def submit(self, txs: list[Envelope]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class SoloOrderer:
+    """Orders in-process: the caller's submission order is the order."""
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+        self._seq = 0
+
+    def start(self, deliver: Deliver, after_seq: int) -> None:
+        self._deliver = deliver
+        self._seq = after_seq
+
+    def submit(self, txs: list[Envelope]) -> None:
+        assert self._deliver is not None, "orderer not started"
+        self._seq += 1
+        self._deliver(self._seq, now_ms(), txs)
+
+    def stop(self) -> None:
+        self._deliver = None

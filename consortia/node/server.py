@@ -1,0 +1,47 @@
+"""Run a node behind uvicorn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import uvicorn
+
+from consortia.api.app import create_app
+from consortia.crypto.keys import SigningKey
+from consortia.ledger.genesis import Genesis, load_genesis
+from consortia.modules import default_modules
+from consortia.node.config import NodeConfig
+from consortia.node.node import Node
+
+
+def build_node(config: NodeConfig, genesis: Genesis | None = None) -> Node:
+    """A node from its config: genesis and key files are read (the key made on first use)."""
+    genesis = genesis if genesis is not None else load_genesis(config.genesis_path)
+    key = SigningKey.load_or_create(config.key_path)
+    return Node(config, genesis, key, default_modules())
+
+
+def make_server(node: Node) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(node), host=node.config.host, port=node.config.port, log_level="warning",
+        loop="uvloop", http="httptools", timeout_keep_alive=30,
+        limit_concurrency=1_000, backlog=512,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(node: Node, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; ``on_ready`` runs in a thread once the port is open."""
+    server = make_server(node)
+    if on_ready is not None:
+        def wait_then_call() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                time.sleep(0.05)
+            on_ready()
+
+        threading.Thread(target=wait_then_call, name="on-ready", daemon=True).start()
+    server.run()

@@ -1,0 +1,1 @@
+"""Web pages for people (Jinja2 + htmx), served by the node."""
