@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 
 from consortia.crypto.keys import SigningKey, verify
 from consortia.ledger.receipts import verify_receipt
 from consortia.ledger.tx import Envelope, encode_signed
-from consortia.sdk.client import build_tx
+from consortia.sdk.client import build_tx, encode_batch
 
 SIGNERS = 64
 RECEIPT_SAMPLE = 200
@@ -175,7 +174,7 @@ def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: 
 
         def submit(index: int) -> None:
             nonlocal retries
-            body = msgspec.msgpack.encode(batches[index])
+            body = encode_batch(batches[index])
             with httpx.Client(base_url=base, timeout=60) as http:
                 while True:
                     submitted_at[index] = time.perf_counter()
@@ -185,7 +184,8 @@ def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: 
                         retries += 1
                         time.sleep(0.05)
                         continue
-                    r.raise_for_status()
+                    if r.status_code >= 400:
+                        raise RuntimeError(f"node refused a batch: {r.status_code} {r.text[:300]}")
                     return
 
         started = time.perf_counter()

@@ -125,7 +125,7 @@ class Chain:
         row = BlockRow(height, block.header_hash(), head.hash, time_ms, batch_seq, tree_size,
                        root, sth.signature, len(batch.executed), batch.dropped)
         tx_rows = [
-            TxRow(e.envelope.tx_id, height, first_leaf + i, e.envelope.tx.kind,
+            TxRow(first_leaf + i, e.envelope.tx_id, height, e.envelope.tx.kind,
                   e.envelope.tx.signer, e.result.status, e.envelope.tx.valid_until_ms,
                   leaves[i], e.envelope.raw, _encode(e.result))
             for i, e in enumerate(batch.executed)

@@ -27,10 +27,11 @@ CREATE TABLE IF NOT EXISTS blocks (
     tx_count INTEGER NOT NULL,
     dropped INTEGER NOT NULL
 );
+-- Keyed by leaf index so rows append in order; tx ids are random, so they get a narrow index.
 CREATE TABLE IF NOT EXISTS txs (
-    tx_id BLOB PRIMARY KEY,
+    leaf_index INTEGER PRIMARY KEY,
+    tx_id BLOB NOT NULL UNIQUE,
     height INTEGER NOT NULL,
-    leaf_index INTEGER NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     signer TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -38,10 +39,14 @@ CREATE TABLE IF NOT EXISTS txs (
     leaf_hash BLOB NOT NULL,
     raw BLOB NOT NULL,
     result BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS txs_valid_until ON txs (valid_until_ms);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 """
+
+
+# Page cache per connection: keeps the hot B-tree pages of state and indexes in memory.
+CACHE_KIB = 65_536
 
 
 class BlockRow(NamedTuple):
@@ -58,9 +63,9 @@ class BlockRow(NamedTuple):
 
 
 class TxRow(NamedTuple):
+    leaf_index: int
     tx_id: bytes
     height: int
-    leaf_index: int
     kind: str
     signer: str
     status: str
@@ -90,6 +95,7 @@ class Store:
         # FULL: the WAL is synced at every commit, so a block we acknowledged is on disk.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:

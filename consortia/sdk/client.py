@@ -37,6 +37,12 @@ def build_tx(key: SigningKey, chain_id: str, kind: str, payload: dict[str, Any],
     return sign(tx, key)
 
 
+def encode_batch(stxs: list[SignedTx] | list[bytes]) -> bytes:
+    """The msgpack list a batch is sent as; already encoded txs are embedded as they are."""
+    return msgspec.msgpack.encode(
+        [msgspec.Raw(s) if isinstance(s, bytes) else s for s in stxs])
+
+
 def tx_id_of(stx: SignedTx) -> str:
     from consortia.ledger.tx import Envelope
 
@@ -107,8 +113,7 @@ class Client:
     def submit_many(self, stxs: list[SignedTx] | list[bytes], *, wait_ms: int = 0,
                     ) -> list[dict[str, Any]]:
         """Submit a batch, all or none."""
-        raws = [s if isinstance(s, bytes) else encode_signed(s) for s in stxs]
-        response = self.http.post("/v1/txs", content=msgspec.msgpack.encode(raws),
+        response = self.http.post("/v1/txs", content=encode_batch(stxs),
                                   params={"wait_ms": wait_ms},
                                   headers={"content-type": "application/msgpack"})
         txs: list[dict[str, Any]] = self._json(response)["txs"]
