@@ -92,8 +92,11 @@ class Envelope:
         if not 0 < len(tx.kind) <= KIND_BYTES_MAX or "." not in tx.kind:
             raise MalformedTx("kind must look like 'module.action'")
         self.stx = stx
-        self.raw: bytes = raw if raw is not None else _encoder.encode(stx)
-        self.message: bytes = signing_message(tx)
+        try:
+            self.raw: bytes = raw if raw is not None else _encoder.encode(stx)
+            self.message: bytes = signing_message(tx)
+        except OverflowError:
+            raise MalformedTx("integers must fit in 64 bits") from None
         self.tx_id: bytes = sha256(self.message)
         self.signature_ok: bool | None = None
 

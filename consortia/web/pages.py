@@ -1,13 +1,339 @@
-"""Page routes."""
+"""Pages for people: the ledger explorer (with in-browser receipt checks) and governance.
+
+Pages read the node object directly (committed state, the store, the latest tree head); they
+never call the node's own HTTP API. Every list is bounded by ``page_size_max``. Templates are
+autoescaped, and pages carry a Content-Security-Policy without inline scripts or styles, so
+what a transaction's signer wrote can only ever show up as text.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import RedirectResponse
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jinja2
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from consortia.ledger.chain import decode_result
+from consortia.ledger.store import BlockRow, TxRow
+from consortia.modules.governance import queries
+from consortia.modules.governance.logic import tally
+from consortia.modules.governance.types import (
+    ACTIVE,
+    OPEN,
+    AdmitMember,
+    AdmitNode,
+    Member,
+    Proposal,
+    ProposalAction,
+    RemoveMember,
+    RemoveNode,
+    SetParameter,
+)
+from consortia.node.node import Node
+from consortia.node.orderer import now_ms
 
 router = APIRouter(include_in_schema=False)
 
+_HERE = Path(__file__).parent
+_GOVERNANCE_PAGES = _HERE.parent / "modules" / "governance" / "pages"
+
+# Wanted page sizes; each is further capped by the node's page_size_max.
+BLOCKS_PER_PAGE = 20
+RECENT_TXS = 20
+BLOCK_TXS_PER_PAGE = 50
+PROPOSALS_SHOWN = 100
+# Heights are u64 on the wire; longer digit strings cannot name a block.
+HEIGHT_DIGITS_MAX = 19
+# How often the explorer's live part and a pending tx page reload themselves.
+REFRESH_S = 2
+
+_TX_ID = re.compile(r"[0-9a-f]{64}")
+_HEIGHT = re.compile(rf"[0-9]{{1,{HEIGHT_DIGITS_MAX}}}")
+
+# No inline script or style anywhere: escaping mistakes cannot become script execution.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+# -- formatting (Jinja2 filters) ---------------------------------------------------------------
+
+def utc(time_ms: int | None) -> str:
+    """Milliseconds since the epoch as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    if time_ms is None:
+        return "—"
+    return datetime.fromtimestamp(time_ms // 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short(hex_text: str, keep: int = 8) -> str:
+    """A long hex id cut to its first ``keep`` characters (the full value goes in a title)."""
+    return hex_text if len(hex_text) <= keep + 1 else hex_text[:keep] + "…"
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON with sorted keys, non-ASCII kept readable."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def humanize(name: str) -> str:
+    """``central_bank`` → ``central bank``."""
+    return name.replace("_", " ")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader(_HERE / "templates"),
+            jinja2.FileSystemLoader(_GOVERNANCE_PAGES),
+        ]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(utc=utc, short=short, pretty_json=pretty_json, humanize=humanize)
+    env.globals["refresh_s"] = REFRESH_S
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def _node(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """A page with the header and footer facts every page shows."""
+    node = _node(request)
+    context.update(chain_id=node.chain_id, height=node.chain.head.height,
+                   node_key=node.key.public_key_hex)
+    return templates.TemplateResponse(request, name, context, status_code=status_code,
+                                      headers=SECURITY_HEADERS)
+
+
+def not_found(request: Request, title: str, message: str, status_code: int = 404) -> Response:
+    return render(request, "error.html", status_code, title=title, message=message)
+
+
+def _page_size(node: Node, wanted: int) -> int:
+    return max(1, min(wanted, node.config.page_size_max))
+
+
+# -- view models -------------------------------------------------------------------------------
+
+class TxLine(NamedTuple):
+    """One row of a tx list."""
+
+    tx_id: str
+    kind: str
+    signer: str
+    status: str
+    code: str
+    height: int
+    leaf_index: int
+
+
+def _tx_line(row: TxRow) -> TxLine:
+    return TxLine(row.tx_id.hex(), row.kind, row.signer, row.status,
+                  decode_result(row.result).code, row.height, row.leaf_index)
+
+
+class TallyView(NamedTuple):
+    yes: int
+    no: int
+    not_voted: int
+    members_active: int
+    needed: int  # yes votes that make a strict majority of active members
+
+
+class ProposalView(NamedTuple):
+    proposal: Proposal
+    summary: str
+    proposer_name: str
+    tally: TallyView
+
+
+class BallotLine(NamedTuple):
+    member: Member
+    vote: str  # "yes", "no" or "not voted"
+    counted: bool  # removed members' ballots no longer count
+
+
+def _vote(approve: bool | None) -> str:
+    return "not voted" if approve is None else "yes" if approve else "no"
+
+
+def _summary(action: ProposalAction, names: dict[str, str]) -> str:
+    """A proposal's action as one sentence."""
+    match action:
+        case AdmitMember():
+            return f"Admit {action.name} ({action.id}) as {humanize(action.role)}"
+        case RemoveMember():
+            return f"Remove member {names.get(action.id, action.id)}"
+        case AdmitNode():
+            return f"Admit node {action.id} run by {names.get(action.operator, action.operator)}"
+        case RemoveNode():
+            return f"Remove node {action.id}"
+        case SetParameter():
+            return f"Set {action.name} to {json.dumps(action.value)}"
+    raise AssertionError(f"unknown proposal action {action!r}")
+
+
+def _proposal_view(node: Node, proposal: Proposal, names: dict[str, str]) -> ProposalView:
+    counted = tally(node.chain.state, proposal)
+    view = TallyView(counted.yes, counted.no, counted.not_voted, counted.members_active,
+                     counted.members_active // 2 + 1)
+    return ProposalView(proposal, _summary(proposal.action, names),
+                        names.get(proposal.proposer, proposal.proposer), view)
+
+
+# -- explorer ----------------------------------------------------------------------------------
 
 @router.get("/")
 async def home() -> RedirectResponse:
-    return RedirectResponse("/explorer")
+    return RedirectResponse("/explorer", status_code=303)
+
+
+def _live_context(node: Node) -> dict[str, Any]:
+    size = _page_size(node, BLOCKS_PER_PAGE)
+    blocks = node.store.blocks(node.chain.head.height + 1, size)
+    return {
+        "sth": node.chain.sth,
+        "blocks": blocks,
+        "next_before": blocks[-1].height if len(blocks) == size and blocks[-1].height else None,
+        "txs": [_tx_line(r) for r in node.store.recent_txs(_page_size(node, RECENT_TXS))],
+    }
+
+
+@router.get("/explorer")
+async def explorer(request: Request, before: str | None = None) -> Response:
+    node = _node(request)
+    if before is None:
+        return render(request, "explorer.html", live=True, **_live_context(node))
+    if not _HEIGHT.fullmatch(before):
+        return not_found(request, "Bad page", "before must be a block height", 400)
+    size = _page_size(node, BLOCKS_PER_PAGE)
+    blocks = node.store.blocks(int(before), size)
+    next_before = blocks[-1].height if len(blocks) == size and blocks[-1].height else None
+    return render(request, "explorer.html", live=False, sth=node.chain.sth, blocks=blocks,
+                  next_before=next_before, before=int(before), txs=[])
+
+
+@router.get("/explorer/live")
+async def explorer_live(request: Request) -> Response:
+    """The explorer's live part (tree head, newest blocks and txs) for htmx to poll."""
+    return render(request, "_live.html", oob=True, **_live_context(_node(request)))
+
+
+@router.get("/explorer/search")
+async def search(request: Request, q: str = "") -> Response:
+    query = q.strip().lower()
+    if _TX_ID.fullmatch(query):
+        return RedirectResponse(f"/explorer/tx/{query}", status_code=303)
+    if _HEIGHT.fullmatch(query):
+        return RedirectResponse(f"/explorer/blocks/{int(query)}", status_code=303)
+    return render(request, "error.html", 400, title="Nothing to look up",
+                  message="Search takes a transaction id (64 hex characters) or a block height.",
+                  query=q[:100])
+
+
+@router.get("/explorer/blocks/{height}")
+async def block_page(request: Request, height: str, offset: str = "0") -> Response:
+    node = _node(request)
+    row: BlockRow | None = None
+    if _HEIGHT.fullmatch(height):
+        row = node.store.block(int(height))
+    if row is None:
+        return not_found(request, "Block not found",
+                         f"This node has no block at height {height[:40]}.")
+    if not _HEIGHT.fullmatch(offset):
+        return not_found(request, "Bad page", "offset must be a number", 400)
+    size = _page_size(node, BLOCK_TXS_PER_PAGE)
+    first = min(int(offset), row.tx_count)
+    txs = [_tx_line(r) for r in node.store.txs_of_block(row.height, size, first)]
+    return render(request, "block.html", block=row, txs=txs, offset=first, page_size=size,
+                  head_height=node.chain.head.height)
+
+
+@router.get("/explorer/tx/{tx_id}")
+async def tx_page(request: Request, tx_id: str) -> Response:
+    node = _node(request)
+    tx_id = tx_id.lower()
+    if not _TX_ID.fullmatch(tx_id):
+        return not_found(request, "Transaction not found",
+                         "A transaction id is 64 hex characters.")
+    status = node.tx_status(bytes.fromhex(tx_id))
+    if status is None:
+        return not_found(request, "Transaction not found",
+                         "This node has no transaction with this id: it was never submitted "
+                         "here, or it was refused when submitted.")
+    if status["status"] != "committed":
+        return render(request, "tx_pending.html", tx_id=tx_id)
+    signed = status["tx"]
+    signer = signed["tx"]["signer"]
+    member = queries.member_by_key(node.chain.state, signer)
+    return render(request, "tx.html", tx_id=tx_id, signed=signed, tx=signed["tx"],
+                  result=status["result"], height_of_tx=status["height"],
+                  leaf_index=status["leaf_index"], member=member)
+
+
+@router.get("/explorer/verify")
+async def verify_page(request: Request) -> Response:
+    return render(request, "verify.html")
+
+
+# -- governance --------------------------------------------------------------------------------
+
+def _names(members: list[Member]) -> dict[str, str]:
+    return {m.id: m.name for m in members}
+
+
+@router.get("/governance")
+async def governance(request: Request) -> Response:
+    node = _node(request)
+    state = node.chain.state
+    members = queries.members(state)
+    names = _names(members)
+    now = now_ms()
+    limit = _page_size(node, PROPOSALS_SHOWN)
+    # Open proposals first (they want ballots), then the rest newest first; both bounded.
+    open_ones = queries.proposals(state, now, OPEN, limit)
+    closed = [p for p in queries.proposals(state, now, None, limit) if p.status != OPEN]
+    shown = (open_ones + closed)[:limit]
+    return render(request, "governance.html", members=members, nodes=queries.nodes(state),
+                  names=names, parameters=queries.parameters(state),
+                  proposals=[_proposal_view(node, p, names) for p in shown],
+                  open_count=len(open_ones))
+
+
+@router.get("/governance/proposals/{proposal_id}")
+async def proposal_page(request: Request, proposal_id: str) -> Response:
+    node = _node(request)
+    state = node.chain.state
+    found = None
+    if _TX_ID.fullmatch(proposal_id):
+        found = queries.proposal(state, proposal_id, now_ms())
+    if found is None:
+        return not_found(request, "Proposal not found",
+                         "There is no proposal with this id on this chain.")
+    members = queries.members(state)
+    ballots = [BallotLine(m, _vote(found.ballots.get(m.id)), m.status == ACTIVE)
+               for m in members if m.status == ACTIVE or m.id in found.ballots]
+    return render(request, "governance_proposal.html",
+                  view=_proposal_view(node, found, _names(members)), ballots=ballots,
+                  action=msgspec.to_builtins(found.action))
