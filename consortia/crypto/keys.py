@@ -49,7 +49,7 @@ class SigningKey:
 
     def save(self, path: Path) -> None:
         """Write the key to a new file readable by its owner only (mode 0600)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         body = json.dumps({"public_key": self.public_key_hex, "seed": self.seed().hex()})
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
         with os.fdopen(fd, "w") as f:
