@@ -40,7 +40,8 @@ class RunningNode:
         return Client(self.url, node_key=self.node.key.public_key_hex)
 
 
-def start_node_server(data_dir: Path, **config: object) -> tuple[RunningNode, object, threading.Thread]:
+def start_node_server(data_dir: Path, **config: object,
+                      ) -> tuple[RunningNode, object, threading.Thread]:
     genesis = demo_genesis(data_dir)
     cfg = NodeConfig(data_dir=data_dir, port=free_port(), **config)  # type: ignore[arg-type]
     node = build_node(cfg, genesis)

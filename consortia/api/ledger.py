@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from consortia.api.deps import get_node
@@ -19,6 +19,9 @@ from consortia.node.node import Node
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 NodeDep = Annotated[Node, Depends(get_node)]
+# SQLite integers are signed 64-bit; larger values are refused before they reach it.
+Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
+Count = Annotated[int, Query(ge=0, le=2**63 - 1)]
 SSE_HEARTBEAT_S = 15.0
 
 
@@ -55,7 +58,7 @@ async def latest_sth(node: NodeDep) -> dict[str, Any]:
 
 
 @router.get("/sth/{height}", summary="The signed tree head of a block")
-async def sth_at(height: int, node: NodeDep) -> dict[str, Any]:
+async def sth_at(height: Height, node: NodeDep) -> dict[str, Any]:
     sth = node.chain.sth_at(height)
     if sth is None:
         raise ApiError(404, "unknown_block", f"no block at height {height}")
@@ -63,8 +66,7 @@ async def sth_at(height: int, node: NodeDep) -> dict[str, Any]:
 
 
 @router.get("/proof/consistency", summary="RFC 9162 consistency proof between two tree sizes")
-async def consistency(node: NodeDep, first: Annotated[int, Query(ge=0)],
-                      second: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+async def consistency(node: NodeDep, first: Count, second: Count) -> dict[str, Any]:
     try:
         proof = node.chain.consistency_proof(first, second)
     except ProofError as exc:
@@ -73,7 +75,7 @@ async def consistency(node: NodeDep, first: Annotated[int, Query(ge=0)],
 
 
 @router.get("/blocks", summary="Blocks, newest first")
-async def blocks(node: NodeDep, before: Annotated[int | None, Query(ge=0)] = None,
+async def blocks(node: NodeDep, before: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
                  limit: Annotated[int, Query(ge=1)] = 20) -> dict[str, Any]:
     limit = min(limit, node.config.page_size_max)
     top = node.chain.head.height + 1 if before is None else before
@@ -83,7 +85,7 @@ async def blocks(node: NodeDep, before: Annotated[int | None, Query(ge=0)] = Non
 
 
 @router.get("/blocks/{height}", summary="One block with its tx ids (paged)")
-async def block(height: int, node: NodeDep, offset: Annotated[int, Query(ge=0)] = 0,
+async def block(height: Height, node: NodeDep, offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
                 limit: Annotated[int, Query(ge=1)] = 10_000) -> dict[str, Any]:
     row = node.store.block(height)
     if row is None:

@@ -15,6 +15,7 @@ from consortia.crypto.merkle import leaf_hash, verify_consistency, verify_inclus
 from consortia.ledger.result import result_digest
 
 STH_DOMAIN = b"consortia/sth/v1"
+U64_LIMIT = 2**64
 
 
 class SignedTreeHead(msgspec.Struct, frozen=True):
@@ -76,8 +77,8 @@ def _int(receipt: dict[str, Any], *path: str) -> int:
         if not isinstance(value, dict) or name not in value:
             raise ReceiptError(f"receipt has no field {'.'.join(path)}")
         value = value[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ReceiptError(f"{'.'.join(path)} is not a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < U64_LIMIT:
+        raise ReceiptError(f"{'.'.join(path)} is not an integer in 0..2^64-1")
     return value
 
 
@@ -99,7 +100,7 @@ def verify_receipt(receipt: Any, node_key: bytes) -> None:
         raise ReceiptError("receipt has no result object")
     try:
         digest = result_digest(result)
-    except (TypeError, msgspec.EncodeError):
+    except (TypeError, ValueError, msgspec.EncodeError):
         raise ReceiptError("result cannot be encoded canonically") from None
     if leaf[32:] != digest:
         raise ReceiptError("result does not match the leaf (result digest differs)")

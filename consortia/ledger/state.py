@@ -10,7 +10,7 @@ same SQLite transaction as its block, then folded into committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -88,10 +88,12 @@ class State(Reader):
         return self.items.get(key)
 
     def keys(self, prefix: str) -> list[str]:
+        # list() copies in one step under the GIL: API threads list keys while the executor
+        # thread applies a block, and iterating a set that changes size raises.
         if prefix.count("/") >= 2:
-            candidates: Iterable[str] = self._namespaces.get(namespace(prefix), ())
+            candidates = list(self._namespaces.get(namespace(prefix), ()))
         else:
-            candidates = self.items
+            candidates = list(self.items)
         return sorted(k for k in candidates if k.startswith(prefix))
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:

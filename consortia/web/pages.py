@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from consortia.ledger.chain import decode_result
+from consortia.ledger.params import read_param
 from consortia.ledger.store import BlockRow, TxRow
 from consortia.modules.governance import queries
 from consortia.modules.governance.logic import tally
@@ -49,13 +50,14 @@ BLOCKS_PER_PAGE = 20
 RECENT_TXS = 20
 BLOCK_TXS_PER_PAGE = 50
 PROPOSALS_SHOWN = 100
-# Heights are u64 on the wire; longer digit strings cannot name a block.
-HEIGHT_DIGITS_MAX = 19
+MEMBERS_SHOWN = 200
+# SQLite integers are signed 64-bit: no height, offset or index goes above this.
+COUNT_MAX = 2**63 - 1
 # How often the explorer's live part and a pending tx page reload themselves.
 REFRESH_S = 2
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
-_HEIGHT = re.compile(rf"[0-9]{{1,{HEIGHT_DIGITS_MAX}}}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 # No inline script or style anywhere: escaping mistakes cannot become script execution.
 SECURITY_HEADERS = {
@@ -93,6 +95,23 @@ def humanize(name: str) -> str:
     return name.replace("_", " ")
 
 
+_DURATION_UNITS = (("days", 86_400_000), ("hours", 3_600_000), ("minutes", 60_000),
+                   ("seconds", 1_000))
+
+
+def parameter_value(name: str, value: Any) -> str:
+    """A parameter's value as JSON, with durations (``*_ms``, ``*_ms_max``) also in a unit
+    people read."""
+    text = json.dumps(value)
+    is_duration = name.endswith("_ms") or "_ms_" in name
+    if is_duration and isinstance(value, int) and not isinstance(value, bool):
+        for unit, unit_ms in _DURATION_UNITS:
+            if value and value % unit_ms == 0:
+                count = value // unit_ms
+                return f"{text} ({count} {unit if count != 1 else unit[:-1]})"
+    return text
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([
@@ -105,6 +124,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(utc=utc, short=short, pretty_json=pretty_json, humanize=humanize)
+    env.globals["parameter_value"] = parameter_value
     env.globals["refresh_s"] = REFRESH_S
     return env
 
@@ -128,6 +148,14 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
 
 def not_found(request: Request, title: str, message: str, status_code: int = 404) -> Response:
     return render(request, "error.html", status_code, title=title, message=message)
+
+
+def _count(text: str) -> int | None:
+    """A height or offset from the URL, or None if it is not one."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= COUNT_MAX else None
 
 
 def _page_size(node: Node, wanted: int) -> int:
@@ -165,7 +193,11 @@ class ProposalView(NamedTuple):
     proposal: Proposal
     summary: str
     proposer_name: str
-    tally: TallyView
+    # Open proposals: the tally as the constitution counts it now. Decided ones: None, since
+    # today's members are not the ones who decided; their recorded ballots say what happened.
+    tally: TallyView | None
+    ballots_yes: int
+    ballots_no: int
 
 
 class BallotLine(NamedTuple):
@@ -190,16 +222,20 @@ def _summary(action: ProposalAction, names: dict[str, str]) -> str:
         case RemoveNode():
             return f"Remove node {action.id}"
         case SetParameter():
-            return f"Set {action.name} to {json.dumps(action.value)}"
+            return f"Set {action.name} to {parameter_value(action.name, action.value)}"
     raise AssertionError(f"unknown proposal action {action!r}")
 
 
 def _proposal_view(node: Node, proposal: Proposal, names: dict[str, str]) -> ProposalView:
-    counted = tally(node.chain.state, proposal)
-    view = TallyView(counted.yes, counted.no, counted.not_voted, counted.members_active,
-                     counted.members_active // 2 + 1)
+    view = None
+    if proposal.status == OPEN:
+        counted = tally(node.chain.state, proposal)
+        view = TallyView(counted.yes, counted.no, counted.not_voted, counted.members_active,
+                         counted.members_active // 2 + 1)
+    yes = sum(1 for approve in proposal.ballots.values() if approve)
     return ProposalView(proposal, _summary(proposal.action, names),
-                        names.get(proposal.proposer, proposal.proposer), view)
+                        names.get(proposal.proposer, proposal.proposer), view, yes,
+                        len(proposal.ballots) - yes)
 
 
 # -- explorer ----------------------------------------------------------------------------------
@@ -225,13 +261,14 @@ async def explorer(request: Request, before: str | None = None) -> Response:
     node = _node(request)
     if before is None:
         return render(request, "explorer.html", live=True, **_live_context(node))
-    if not _HEIGHT.fullmatch(before):
+    top = _count(before)
+    if top is None:
         return not_found(request, "Bad page", "before must be a block height", 400)
     size = _page_size(node, BLOCKS_PER_PAGE)
-    blocks = node.store.blocks(int(before), size)
+    blocks = node.store.blocks(top, size)
     next_before = blocks[-1].height if len(blocks) == size and blocks[-1].height else None
     return render(request, "explorer.html", live=False, sth=node.chain.sth, blocks=blocks,
-                  next_before=next_before, before=int(before), txs=[])
+                  next_before=next_before, before=top, txs=[])
 
 
 @router.get("/explorer/live")
@@ -245,7 +282,7 @@ async def search(request: Request, q: str = "") -> Response:
     query = q.strip().lower()
     if _TX_ID.fullmatch(query):
         return RedirectResponse(f"/explorer/tx/{query}", status_code=303)
-    if _HEIGHT.fullmatch(query):
+    if _count(query) is not None:
         return RedirectResponse(f"/explorer/blocks/{int(query)}", status_code=303)
     return render(request, "error.html", 400, title="Nothing to look up",
                   message="Search takes a transaction id (64 hex characters) or a block height.",
@@ -255,16 +292,16 @@ async def search(request: Request, q: str = "") -> Response:
 @router.get("/explorer/blocks/{height}")
 async def block_page(request: Request, height: str, offset: str = "0") -> Response:
     node = _node(request)
-    row: BlockRow | None = None
-    if _HEIGHT.fullmatch(height):
-        row = node.store.block(int(height))
+    number = _count(height)
+    row: BlockRow | None = None if number is None else node.store.block(number)
     if row is None:
         return not_found(request, "Block not found",
                          f"This node has no block at height {height[:40]}.")
-    if not _HEIGHT.fullmatch(offset):
+    skip = _count(offset)
+    if skip is None:
         return not_found(request, "Bad page", "offset must be a number", 400)
     size = _page_size(node, BLOCK_TXS_PER_PAGE)
-    first = min(int(offset), row.tx_count)
+    first = min(skip, row.tx_count)
     txs = [_tx_line(r) for r in node.store.txs_of_block(row.height, size, first)]
     return render(request, "block.html", block=row, txs=txs, offset=first, page_size=size,
                   head_height=node.chain.head.height)
@@ -315,10 +352,12 @@ async def governance(request: Request) -> Response:
     open_ones = queries.proposals(state, now, OPEN, limit)
     closed = [p for p in queries.proposals(state, now, None, limit) if p.status != OPEN]
     shown = (open_ones + closed)[:limit]
-    return render(request, "governance.html", members=members, nodes=queries.nodes(state),
+    nodes = queries.nodes(state)
+    return render(request, "governance.html", members=members[:limit],
+                  members_total=len(members), nodes=nodes[:limit], nodes_total=len(nodes),
                   names=names, parameters=queries.parameters(state),
                   proposals=[_proposal_view(node, p, names) for p in shown],
-                  open_count=len(open_ones))
+                  open_count=len(open_ones), limit=limit)
 
 
 @router.get("/governance/proposals/{proposal_id}")
@@ -334,6 +373,9 @@ async def proposal_page(request: Request, proposal_id: str) -> Response:
     members = queries.members(state)
     ballots = [BallotLine(m, _vote(found.ballots.get(m.id)), m.status == ACTIVE)
                for m in members if m.status == ACTIVE or m.id in found.ballots]
+    limit = _page_size(node, MEMBERS_SHOWN)
     return render(request, "governance_proposal.html",
-                  view=_proposal_view(node, found, _names(members)), ballots=ballots,
-                  action=msgspec.to_builtins(found.action))
+                  view=_proposal_view(node, found, _names(members)), ballots=ballots[:limit],
+                  ballots_total=len(ballots),
+                  action=msgspec.to_builtins(found.action),
+                  regulator_veto=read_param(state, "regulator_veto"))
