@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from consortia.node.node import SubmitError
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class ApiError(Exception):
@@ -67,9 +70,6 @@ async def read_body(request: Request, bytes_max: int) -> bytes:
 
 def parse_hash(text: str, what: str = "tx_id") -> bytes:
     """A 32-byte id from 64 lower-case hex characters, or a 400."""
-    if len(text) != 64:
-        raise ApiError(400, f"bad_{what}", f"{what} must be 64 hex characters")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ApiError(400, f"bad_{what}", f"{what} must be 64 hex characters") from None
+    if not _HEX64.fullmatch(text):
+        raise ApiError(400, f"bad_{what}", f"{what} must be 64 lower-case hex characters")
+    return bytes.fromhex(text)

@@ -121,7 +121,9 @@ def keys_new(out: Path = typer.Option(..., "--out", help="key file to create (mo
     try:
         key.save(out)
     except FileExistsError:
-        fail(f"{out} exists; refusing to overwrite a key")
+        if out.exists():
+            fail(f"{out} exists; refusing to overwrite a key")
+        fail(f"cannot create {out}: a parent path is not a directory")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}")
     print(key.public_key_hex)
@@ -157,7 +159,7 @@ def receipt_verify(file: Path, node_key: str = typer.Option(..., "--node-key",
         receipt = json.loads(file.read_text())
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror}")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also not UTF-8, or nested beyond reason
         fail(f"{file} is not JSON")
     try:
         verify_receipt(receipt, key)
@@ -191,7 +193,7 @@ def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"
         fail(f"cannot reach {url}: {exc.__class__.__name__}")
     print_json({"tx_id": receipt["tx_id"], "result": result})
     if result["status"] != "accepted":
-        raise typer.Exit(1)
+        fail(f"rejected: {result['code']}: {result['message']}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from consortia.crypto.keys import verify
 from consortia.crypto.merkle import MerkleTree, leaf_hash
 from consortia.ledger.block import Block
+from consortia.ledger.chain import decode_result
 from consortia.ledger.executor import Executor
 from consortia.ledger.genesis import Genesis
 from consortia.ledger.receipts import sth_message
@@ -64,7 +65,8 @@ def replay(store: Store, genesis: Genesis, executor: Executor, node_key: bytes) 
                               f"{len(stored)} txs")
         for t, e in zip(stored, batch.executed, strict=True):
             h = leaf_hash(leaf_data(e.envelope.tx_id, e.result))
-            if e.envelope.tx_id != t.tx_id or h != t.leaf_hash:
+            if (e.envelope.tx_id != t.tx_id or h != t.leaf_hash
+                    or decode_result(t.result) != e.result or t.status != e.result.status):
                 raise ReplayError(f"tx {t.tx_id.hex()} re-executes to a different result")
             tree.append_leaf_hash(h)
         if tree.size != row.tree_size or tree.root() != row.root_hash:

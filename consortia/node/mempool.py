@@ -29,12 +29,15 @@ class Mempool:
     def add_all(self, envelopes: list[Envelope]) -> int:
         """Add every envelope not already pending, or none when they do not all fit."""
         with self._cond:
-            fresh = [e for e in envelopes if e.tx_id not in self._ids]
+            fresh: list[Envelope] = []
+            for e in envelopes:
+                if e.tx_id not in self._ids:
+                    self._ids.add(e.tx_id)
+                    fresh.append(e)
             if len(self._queue) + len(fresh) > self.txs_max:
+                self._ids.difference_update(e.tx_id for e in fresh)
                 raise MempoolFull(f"mempool holds {len(self._queue)} of {self.txs_max} txs")
-            for e in fresh:
-                self._ids.add(e.tx_id)
-                self._queue.append(e)
+            self._queue.extend(fresh)
             if fresh:
                 self._cond.notify()
             return len(fresh)
