@@ -95,7 +95,8 @@ async def block(height: Height, node: NodeDep, offset: Annotated[int, Query(ge=0
     out = block_summary(row)
     out["tx_ids"] = [t.tx_id.hex() for t in txs]
     out["txs"] = [
-        {"tx_id": t.tx_id.hex(), "kind": t.kind, "signer": t.signer, "status": t.status,
+        {"tx_id": t.tx_id.hex(), "kind": t.kind,
+         "signer": None if node.is_private(t.kind) else t.signer, "status": t.status,
          "code": decode_result(t.result).code, "leaf_index": t.leaf_index}
         for t in txs[: node.config.page_size_max]
     ]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 
+from consortia.api.auth import caller_key
 from consortia.api.deps import get_node
 from consortia.api.errors import ApiError, parse_hash, read_body
 from consortia.ledger.tx import Envelope, MalformedTx
@@ -73,9 +74,10 @@ async def submit_txs(request: Request, node: NodeDep, wait_ms: WaitMs = 0) -> di
     return await _finish(node, statuses, wait_ms)
 
 
-@router.get("/tx/{tx_id}", summary="Status of a tx: pending, or committed with its result")
-async def get_tx(tx_id: str, node: NodeDep) -> dict[str, Any]:
-    status = node.tx_status(parse_hash(tx_id))
+@router.get("/tx/{tx_id}", summary="Status of a tx: pending, or committed with its result "
+            "(a private tx's content only for a signed request by someone allowed to see it)")
+async def get_tx(tx_id: str, node: NodeDep, request: Request) -> dict[str, Any]:
+    status = node.tx_status(parse_hash(tx_id), caller_key(request))
     if status is None:
         raise ApiError(404, "unknown_tx", "this node has no such tx")
     return status

@@ -22,7 +22,7 @@ from consortia.ledger.genesis import Genesis
 from consortia.ledger.module import Action, Module, action_table
 from consortia.ledger.params import read_param
 from consortia.ledger.result import ACCEPTED, REJECTED, Rejected, TxResult
-from consortia.ledger.state import Context, Overlay
+from consortia.ledger.state import GOVERNANCE_SIGNER, Context, Overlay
 from consortia.ledger.tx import DeviceCredential, Envelope, MalformedTx
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Executor:
     def genesis(self, overlay: Overlay, genesis: Genesis) -> None:
         ctx = Context(overlay=overlay, chain_id=self.chain_id, height=0, time_ms=genesis.time_ms,
                       seed=genesis.digest(), tx_id=genesis.digest(), signer=GENESIS_SIGNER,
-                      kind="genesis")
+                      kind="genesis", invoker=self._invoke)
         for module in self.modules:
             module.init_genesis(ctx, genesis)
 
@@ -93,6 +93,25 @@ class Executor:
             executed.append(Executed(envelope, result))
         return ExecutedBatch(executed, dropped)
 
+    def _invoke(self, parent: Context, kind: str, payload: dict[str, Any], dry_run: bool,
+                ) -> dict[str, Any] | None:
+        """Run ``kind`` as the consortium on a nested overlay of ``parent``'s."""
+        action = self.actions.get(kind)
+        if action is None:
+            raise Rejected("unknown_kind", f"no action {kind!r} on this chain")
+        try:
+            typed: Any = msgspec.convert(payload, action.payload_type)
+        except msgspec.ValidationError as exc:
+            raise Rejected("bad_payload", str(exc)[:MESSAGE_CHARS_MAX]) from None
+        overlay = Overlay(parent.overlay)
+        child = Context(overlay=overlay, chain_id=parent.chain_id, height=parent.height,
+                        time_ms=parent.time_ms, seed=parent.seed, tx_id=parent.tx_id,
+                        signer=GOVERNANCE_SIGNER, kind=kind, invoker=self._invoke)
+        data = action.apply(child, typed)
+        if not dry_run:
+            overlay.merge_into_base()
+        return data
+
     def _admit(self, item: Envelope | bytes) -> Envelope | None:
         if isinstance(item, bytes):
             try:
@@ -118,7 +137,7 @@ class Executor:
         overlay = Overlay(block)
         ctx = Context(overlay=overlay, chain_id=self.chain_id, height=height, time_ms=time_ms,
                       seed=seed, tx_id=envelope.tx_id, signer=tx.signer, kind=tx.kind,
-                      device=tx.device)
+                      device=tx.device, invoker=self._invoke)
         try:
             if tx.device is not None:
                 if self.device_admission is None:

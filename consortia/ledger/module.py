@@ -21,6 +21,10 @@ class Action(NamedTuple):
 
 
 class Module(Protocol):
+    """A module. One whose txs are private (``private = True``, e.g. currency) also has
+    ``may_view(state, tx, viewer_key) -> bool`` for parties other than the signer and the
+    regulator (an operator bank viewing its wallets' txs, say)."""
+
     name: str
     actions: Mapping[str, Action]
 

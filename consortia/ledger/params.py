@@ -16,6 +16,11 @@ PARAMETERS: dict[str, tuple[type, Any, tuple[int, int] | None]] = {
     "regulator_veto": (bool, False, None),
     # How long a proposal stays open for ballots.
     "proposal_ttl_ms": (int, 7 * 86_400_000, (60_000, 90 * 86_400_000)),
+    # Where daily wallet limits roll over: the offset of the network's time zone from UTC
+    # (UTC+8 by default).
+    "day_offset_ms": (int, 8 * 3_600_000, (-14 * 3_600_000, 14 * 3_600_000)),
+    # Whether a frozen wallet may still receive (it may never send).
+    "frozen_wallets_receive": (bool, False, None),
 }
 
 

@@ -10,12 +10,21 @@ same SQLite transaction as its block, then folded into committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import msgspec
 
+from consortia.ledger.result import Rejected
+
 T = TypeVar("T")
+
+# The signer a governance-enacted action runs as. No real tx can carry it: it is not a key,
+# so such a tx would fail signature verification and be dropped.
+GOVERNANCE_SIGNER = "governance"
+
+# (context, kind, payload, dry_run) -> result data; provided by the executor.
+Invoker = Callable[["Context", str, dict[str, Any], bool], "dict[str, Any] | None"]
 
 _encoder = msgspec.msgpack.Encoder()
 _decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
@@ -151,12 +160,12 @@ class Context(Reader):
     modules never read a clock, the network, the disk or a random source.
     """
 
-    __slots__ = ("chain_id", "device", "height", "kind", "overlay", "seed", "signer", "time_ms",
-                 "tx_id")
+    __slots__ = ("chain_id", "device", "height", "invoker", "kind", "overlay", "seed", "signer",
+                 "time_ms", "tx_id")
 
     def __init__(self, *, overlay: Overlay, chain_id: str, height: int, time_ms: int,
                  seed: bytes, tx_id: bytes, signer: str, kind: str,
-                 device: Any = None) -> None:
+                 device: Any = None, invoker: Invoker | None = None) -> None:
         self.overlay = overlay
         self.chain_id = chain_id
         self.height = height
@@ -166,12 +175,22 @@ class Context(Reader):
         self.signer = signer
         self.kind = kind
         self.device = device
+        self.invoker = invoker
 
     def get_raw(self, key: str) -> bytes | None:
         return self.overlay.get_raw(key)
 
     def keys(self, prefix: str) -> list[str]:
         return self.overlay.keys(prefix)
+
+    def invoke(self, kind: str, payload: dict[str, Any], *, dry_run: bool = False,
+               ) -> dict[str, Any] | None:
+        """Run the action ``kind`` as the consortium (signer ``GOVERNANCE_SIGNER``) within
+        this tx; only governance does this, to enact a proposal. Raises Rejected like the
+        action does; with ``dry_run`` nothing is kept."""
+        if self.invoker is None:
+            raise Rejected("not_invocable", "actions cannot be invoked here")
+        return self.invoker(self, kind, payload, dry_run)
 
     def put(self, key: str, value: Any) -> None:
         self.overlay.writes[key] = encode_value(value)

@@ -78,6 +78,7 @@ class Node:
         self.metrics = NodeMetrics()
         self.store = Store(config.db_path)
         self.executor = Executor(genesis.chain_id, modules)
+        self.modules: dict[str, Module] = {m.name: m for m in modules}
         self.chain = Chain(self.store, genesis, self.executor, key)
         self.mempool = Mempool(config.mempool_txs_max)
         self.orderer = orderer or SoloOrderer()
@@ -250,17 +251,49 @@ class Node:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def tx_status(self, tx_id: bytes) -> dict[str, Any] | None:
+    def is_private(self, kind: str) -> bool:
+        """Whether txs of ``kind`` are private: their content is shown only to those allowed."""
+        module = self.modules.get(kind.split(".", 1)[0])
+        return bool(getattr(module, "private", False))
+
+    def may_view(self, stx: SignedTx, viewer: str | None) -> bool:
+        """The signer, the regulator, and whom the module allows see a private tx."""
+        if not self.is_private(stx.tx.kind):
+            return True
+        if viewer is None:
+            return False
+        if viewer == stx.tx.signer:
+            return True
+        from consortia.modules.governance.logic import active_member_of
+
+        member = active_member_of(self.chain.state, viewer)
+        if member is not None and member.role == "regulator":
+            return True
+        module = self.modules[stx.tx.kind.split(".", 1)[0]]
+        allowed: bool = module.may_view(self.chain.state, stx.tx, viewer)  # type: ignore[attr-defined]
+        return allowed
+
+    def tx_status(self, tx_id: bytes, viewer: str | None = None) -> dict[str, Any] | None:
+        """A tx's status; a private tx's content only for ``viewer`` keys allowed to see it."""
         row = self.store.tx(tx_id)
         if row is not None:
             result = decode_result(row.result)
+            stx = _decode_signed(row.raw)
+            if not self.may_view(stx, viewer):
+                return {
+                    "tx_id": tx_id.hex(), "status": "committed", "height": row.height,
+                    "leaf_index": row.leaf_index, "redacted": True,
+                    "result": {"status": result.status, "code": result.code,
+                               "kind": result.kind, "height": result.height,
+                               "time_ms": result.time_ms},
+                }
             return {
                 "tx_id": tx_id.hex(),
                 "status": "committed",
                 "height": row.height,
                 "leaf_index": row.leaf_index,
                 "result": result.to_json_dict(),
-                "tx": msgspec.to_builtins(_decode_signed(row.raw)),
+                "tx": msgspec.to_builtins(stx),
             }
         if tx_id in self.mempool:
             return {"tx_id": tx_id.hex(), "status": "pending"}

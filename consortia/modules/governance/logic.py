@@ -26,7 +26,7 @@ from consortia.ledger.genesis import Genesis
 from consortia.ledger.module import Action, Module
 from consortia.ledger.params import check_param, param_key, read_param
 from consortia.ledger.result import Rejected
-from consortia.ledger.state import Context, State
+from consortia.ledger.state import Context, Reader
 from consortia.modules.governance.types import (
     ACCEPTED,
     ACTIVE,
@@ -46,6 +46,7 @@ from consortia.modules.governance.types import (
     WITHDRAWN,
     AdmitMember,
     AdmitNode,
+    Invoke,
     Member,
     Node,
     Proposal,
@@ -68,7 +69,7 @@ _KEY = re.compile(rf"[0-9a-f]{{{KEY_HEX_CHARS}}}")
 
 # --- reading (works on a tx Context and on committed State alike) ---------------------------
 
-def active_member_of(source: Context | State, key_hex: str) -> Member | None:
+def active_member_of(source: Reader, key_hex: str) -> Member | None:
     """The active member whose key is ``key_hex``, or None.
 
     Other modules call this with their tx Context to authorise members (``ctx.signer``).
@@ -82,7 +83,7 @@ def active_member_of(source: Context | State, key_hex: str) -> Member | None:
     return member
 
 
-def active_members(source: Context | State) -> list[Member]:
+def active_members(source: Reader) -> list[Member]:
     """Active members in id order."""
     return [m for m in source.records(MEMBER_PREFIX, Member) if m.status == ACTIVE]
 
@@ -96,7 +97,7 @@ class Tally(NamedTuple):
     members_active: int  # N
 
 
-def tally(source: Context | State, proposal: Proposal) -> Tally:
+def tally(source: Reader, proposal: Proposal) -> Tally:
     """Count the ballots of currently active members; removed members' ballots are ignored."""
     active = {m.id for m in active_members(source)}
     yes = sum(1 for voter, approve in proposal.ballots.items() if approve and voter in active)
@@ -204,6 +205,12 @@ def check_action(ctx: Context, action: ProposalAction) -> None:
             _check_remove_node(ctx, action)
         case SetParameter():
             _check_set_parameter(action)
+        case Invoke():
+            # A dry run now, so a proposal that could never be enacted is refused at once.
+            try:
+                ctx.invoke(action.kind, action.payload, dry_run=True)
+            except Rejected as exc:
+                raise _bad(f"{action.kind}: {exc.code}: {exc.message}") from None
 
 
 # --- enacting (only after check_action passed: these write and never refuse) --------------
@@ -252,6 +259,8 @@ def _enact(ctx: Context, action: ProposalAction) -> None:
         case SetParameter():
             _check_set_parameter(action)
             ctx.put(param_key(action.name), action.value)
+        case Invoke():
+            ctx.invoke(action.kind, action.payload)
 
 
 # --- actions --------------------------------------------------------------------------------

@@ -118,7 +118,15 @@ class SetParameter(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_
     value: Any
 
 
-ProposalAction = AdmitMember | RemoveMember | AdmitNode | RemoveNode | SetParameter
+class Invoke(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type",
+             tag="invoke"):
+    """Run a module's governance-only action as the consortium (e.g. add a currency)."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+ProposalAction = AdmitMember | RemoveMember | AdmitNode | RemoveNode | SetParameter | Invoke
 
 
 class Proposal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,0 +1,409 @@
+"""Currency actions: pure functions of (context, payload).
+
+Authorisation: currencies and tiers only through governance; issue and redeem only by the
+currency's issuing central bank; wallets are opened, loaded, frozen by their operator bank (the
+regulator may also freeze); only a wallet's owner key spends from it.
+
+Results carry no balances or counterparties: receipts can be fetched by anyone who knows a tx id,
+and a wallet's balance is for its owner, operator and the regulator only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from consortia.ledger.genesis import Genesis
+from consortia.ledger.module import Action
+from consortia.ledger.params import read_param
+from consortia.ledger.result import Rejected
+from consortia.ledger.state import GOVERNANCE_SIGNER, Context, Reader
+from consortia.ledger.tx import Tx
+from consortia.modules.currency.amounts import AMOUNT_MINOR_MAX, AmountError, parse_amount
+from consortia.modules.currency.types import (
+    ACTIVE,
+    FREEZE_REASONS,
+    FROZEN,
+    HOLDERS,
+    LABEL_CHARS_MAX,
+    MEMO_CHARS_MAX,
+    AddCurrency,
+    Collect,
+    Currency,
+    Distribute,
+    Entry,
+    Freeze,
+    Issue,
+    OpenWallet,
+    Redeem,
+    Reserve,
+    SetTier,
+    SetWalletTier,
+    Supply,
+    Tier,
+    Transfer,
+    Unfreeze,
+    Wallet,
+    currency_key,
+    entry_key,
+    owner_index_key,
+    reserve_key,
+    supply_key,
+    tier_key,
+    wallet_key,
+)
+from consortia.modules.governance.logic import active_member_of
+from consortia.modules.governance.types import Member
+
+DAY_MS = 86_400_000
+_CODE = re.compile(r"[A-Z]{3}")
+_NUMERIC = re.compile(r"[0-9]{3}")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def _currency(ctx: Reader, code: str) -> Currency:
+    currency = ctx.get(currency_key(code), Currency)
+    if currency is None:
+        raise Rejected("unknown_currency", f"no currency {code[:8]!r} on this ledger")
+    return currency
+
+
+def _amount(text: str, currency: Currency) -> int:
+    try:
+        return parse_amount(text, currency.exponent)
+    except AmountError as exc:
+        raise Rejected("bad_amount", str(exc)) from None
+
+
+def _tier(ctx: Reader, code: str, tier: str) -> Tier:
+    found = ctx.get(tier_key(code, tier), Tier)
+    if found is None:
+        raise Rejected("unknown_tier", f"{code} has no wallet tier {tier[:32]!r}")
+    return found
+
+
+def _wallet(ctx: Reader, wallet_id: str) -> Wallet:
+    wallet = ctx.get(wallet_key(wallet_id), Wallet)
+    if wallet is None:
+        raise Rejected("unknown_wallet", f"no wallet {wallet_id[:40]!r}")
+    return wallet
+
+
+def _member(ctx: Context, role: str, *also: str) -> Member:
+    member = active_member_of(ctx, ctx.signer)
+    if member is None or member.role not in (role, *also):
+        raise Rejected("not_allowed", f"only a {' or '.join((role, *also))} member may do this")
+    return member
+
+
+def _operator_of(ctx: Context, wallet: Wallet, *, regulator_too: bool = False) -> Member:
+    member = _member(ctx, "bank", *(("regulator",) if regulator_too else ()))
+    if member.role == "bank" and member.id != wallet.operator:
+        raise Rejected("not_allowed", "only the wallet's operator bank may do this")
+    return member
+
+
+def _supply(ctx: Reader, code: str) -> Supply:
+    return ctx.get(supply_key(code), Supply) or Supply(code)
+
+
+def _day(ctx: Context) -> int:
+    offset_ms: int = read_param(ctx, "day_offset_ms")
+    return (ctx.time_ms + offset_ms) // DAY_MS
+
+
+def _governance_only(ctx: Context) -> None:
+    if ctx.signer != GOVERNANCE_SIGNER:
+        raise Rejected("governance_only", "only a governance proposal may do this")
+
+
+def _post(ctx: Context, wallet: Wallet, kind: str, amount_minor: int, counterparty: str,
+          memo: str = "", **changes: Any) -> None:
+    """Write the wallet with its new balance and append the statement entry."""
+    balance = wallet.balance_minor + amount_minor
+    assert balance >= 0, wallet.id
+    seq = wallet.entries
+    ctx.put(wallet_key(wallet.id), msgspec.structs.replace(
+        wallet, balance_minor=balance, entries=seq + 1, **changes))
+    ctx.put(entry_key(wallet.id, seq), Entry(wallet.id, seq, ctx.tx_id.hex(), kind,
+                                             amount_minor, balance, counterparty, memo,
+                                             ctx.time_ms, ctx.height))
+
+
+def _check_can_receive(ctx: Context, wallet: Wallet, amount_minor: int) -> None:
+    if wallet.status == FROZEN and not read_param(ctx, "frozen_wallets_receive"):
+        raise Rejected("wallet_frozen", "the receiving wallet is frozen")
+    tier = _tier(ctx, wallet.currency, wallet.tier)
+    if wallet.balance_minor + amount_minor > tier.balance_max_minor:
+        raise Rejected("balance_limit", "the receiving wallet's tier balance limit would be "
+                       "exceeded")
+
+
+# -- governance-only ----------------------------------------------------------------------------
+
+def add_currency(ctx: Context, p: AddCurrency) -> dict[str, Any]:
+    _governance_only(ctx)
+    if not _CODE.fullmatch(p.code) or not _NUMERIC.fullmatch(p.numeric):
+        raise Rejected("bad_currency", "code is 3 capital letters and numeric 3 digits "
+                       "(ISO 4217)")
+    if not 0 <= p.exponent <= 4:
+        raise Rejected("bad_currency", "exponent must be 0 to 4")
+    if ctx.has(currency_key(p.code)):
+        raise Rejected("currency_exists", f"{p.code} is already on this ledger")
+    issuer = ctx.get(f"governance/member/{p.issuer}", Member)
+    if issuer is None or issuer.role != "central_bank" or issuer.status != ACTIVE:
+        raise Rejected("bad_issuer", "the issuer must be an active central bank member")
+    if not 0 < len(p.name) <= LABEL_CHARS_MAX:
+        raise Rejected("bad_currency", f"name is 1 to {LABEL_CHARS_MAX} characters")
+    ctx.put(currency_key(p.code), Currency(p.code, p.numeric, p.exponent, p.issuer, p.name,
+                                           ctx.time_ms))
+    ctx.put(supply_key(p.code), Supply(p.code))
+    return {"currency": p.code}
+
+
+def set_tier(ctx: Context, p: SetTier) -> dict[str, Any]:
+    _governance_only(ctx)
+    currency = _currency(ctx, p.currency)
+    if not _ID.fullmatch(p.tier) or not 0 < len(p.name) <= LABEL_CHARS_MAX:
+        raise Rejected("bad_tier", "tier is 3 to 40 of a-z 0-9 _ - and needs a name")
+    balance_max = _amount(p.balance_max, currency)
+    payment_max = _amount(p.payment_max, currency)
+    daily_max = _amount(p.daily_max, currency)
+    if payment_max > daily_max or payment_max > balance_max:
+        raise Rejected("bad_tier", "the per-payment limit may not exceed the daily or balance "
+                       "limit")
+    ctx.put(tier_key(p.currency, p.tier), Tier(p.currency, p.tier, p.name, balance_max,
+                                                payment_max, daily_max))
+    return {"currency": p.currency, "tier": p.tier}
+
+
+# -- central bank -------------------------------------------------------------------------------
+
+def _central_bank_and_reserve(ctx: Context, code: str, bank_id: str,
+                              ) -> tuple[Currency, Reserve]:
+    currency = _currency(ctx, code)
+    member = _member(ctx, "central_bank")
+    if member.id != currency.issuer:
+        raise Rejected("not_issuer", f"only {currency.issuer} issues and redeems {code}")
+    bank = ctx.get(f"governance/member/{bank_id}", Member)
+    if bank is None or bank.role != "bank" or bank.status != ACTIVE:
+        raise Rejected("unknown_bank", "the reserve must belong to an active bank member")
+    reserve = ctx.get(reserve_key(code, bank_id), Reserve) or Reserve(code, bank_id, 0)
+    return currency, reserve
+
+
+def issue(ctx: Context, p: Issue) -> dict[str, Any]:
+    currency, reserve = _central_bank_and_reserve(ctx, p.currency, p.bank)
+    amount = _amount(p.amount, currency)
+    supply = _supply(ctx, p.currency)
+    if supply.issued_minor - supply.redeemed_minor + amount > AMOUNT_MINOR_MAX:
+        raise Rejected("supply_limit", "outstanding supply would exceed the ledger's bound")
+    ctx.put(reserve_key(p.currency, p.bank),
+            msgspec.structs.replace(reserve, balance_minor=reserve.balance_minor + amount))
+    ctx.put(supply_key(p.currency), msgspec.structs.replace(
+        supply, issued_minor=supply.issued_minor + amount,
+        in_reserves_minor=supply.in_reserves_minor + amount))
+    return {}
+
+
+def redeem(ctx: Context, p: Redeem) -> dict[str, Any]:
+    currency, reserve = _central_bank_and_reserve(ctx, p.currency, p.bank)
+    amount = _amount(p.amount, currency)
+    if reserve.balance_minor < amount:
+        raise Rejected("insufficient_reserve", "the bank's reserve holds less than that")
+    supply = _supply(ctx, p.currency)
+    ctx.put(reserve_key(p.currency, p.bank),
+            msgspec.structs.replace(reserve, balance_minor=reserve.balance_minor - amount))
+    ctx.put(supply_key(p.currency), msgspec.structs.replace(
+        supply, redeemed_minor=supply.redeemed_minor + amount,
+        in_reserves_minor=supply.in_reserves_minor - amount))
+    return {}
+
+
+# -- operator banks -----------------------------------------------------------------------------
+
+def open_wallet(ctx: Context, p: OpenWallet) -> dict[str, Any]:
+    bank = _member(ctx, "bank")
+    _currency(ctx, p.currency)
+    _tier(ctx, p.currency, p.tier)
+    if not _ID.fullmatch(p.wallet_id):
+        raise Rejected("bad_wallet_id", "wallet id is 3 to 40 of a-z 0-9 _ - ")
+    if not _KEY.fullmatch(p.owner_key):
+        raise Rejected("bad_owner_key", "owner_key is an Ed25519 public key, 64 lower-case hex")
+    if p.holder not in HOLDERS:
+        raise Rejected("bad_holder", f"holder is one of {', '.join(HOLDERS)}")
+    if len(p.label) > LABEL_CHARS_MAX:
+        raise Rejected("bad_label", f"label is at most {LABEL_CHARS_MAX} characters")
+    if ctx.has(wallet_key(p.wallet_id)):
+        raise Rejected("wallet_exists", "a wallet with this id exists")
+    ctx.put(wallet_key(p.wallet_id), Wallet(
+        p.wallet_id, p.currency, bank.id, p.owner_key, p.holder, p.label, p.tier, 0, ACTIVE,
+        "", _day(ctx), 0, 0, ctx.time_ms))
+    ctx.put(owner_index_key(p.owner_key, p.wallet_id), p.wallet_id)
+    return {"wallet_id": p.wallet_id}
+
+
+def set_wallet_tier(ctx: Context, p: SetWalletTier) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    _operator_of(ctx, wallet)
+    tier = _tier(ctx, wallet.currency, p.tier)
+    if wallet.balance_minor > tier.balance_max_minor:
+        raise Rejected("balance_limit", "the wallet holds more than the new tier allows")
+    ctx.put(wallet_key(wallet.id), msgspec.structs.replace(wallet, tier=p.tier))
+    return {}
+
+
+def distribute(ctx: Context, p: Distribute) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    bank = _operator_of(ctx, wallet)
+    currency = _currency(ctx, wallet.currency)
+    amount = _amount(p.amount, currency)
+    reserve = ctx.get(reserve_key(wallet.currency, bank.id), Reserve)
+    if reserve is None or reserve.balance_minor < amount:
+        raise Rejected("insufficient_reserve", "the bank's reserve holds less than that")
+    _check_can_receive(ctx, wallet, amount)
+    ctx.put(reserve_key(wallet.currency, bank.id),
+            msgspec.structs.replace(reserve, balance_minor=reserve.balance_minor - amount))
+    supply = _supply(ctx, wallet.currency)
+    ctx.put(supply_key(wallet.currency), msgspec.structs.replace(
+        supply, in_reserves_minor=supply.in_reserves_minor - amount,
+        in_wallets_minor=supply.in_wallets_minor + amount))
+    _post(ctx, wallet, "distribute", amount, f"reserve:{bank.id}")
+    return {}
+
+
+def collect(ctx: Context, p: Collect) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    if ctx.signer != wallet.owner_key:
+        raise Rejected("not_owner", "only the wallet's owner key may spend from it")
+    if wallet.status == FROZEN:
+        raise Rejected("wallet_frozen", "a frozen wallet cannot send")
+    currency = _currency(ctx, wallet.currency)
+    amount = _amount(p.amount, currency)
+    if wallet.balance_minor < amount:
+        raise Rejected("insufficient_funds", "the wallet holds less than that")
+    reserve = (ctx.get(reserve_key(wallet.currency, wallet.operator), Reserve)
+               or Reserve(wallet.currency, wallet.operator, 0))
+    ctx.put(reserve_key(wallet.currency, wallet.operator),
+            msgspec.structs.replace(reserve, balance_minor=reserve.balance_minor + amount))
+    supply = _supply(ctx, wallet.currency)
+    ctx.put(supply_key(wallet.currency), msgspec.structs.replace(
+        supply, in_reserves_minor=supply.in_reserves_minor + amount,
+        in_wallets_minor=supply.in_wallets_minor - amount))
+    _post(ctx, wallet, "collect", -amount, f"reserve:{wallet.operator}")
+    return {}
+
+
+def freeze(ctx: Context, p: Freeze) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    _operator_of(ctx, wallet, regulator_too=True)
+    if p.reason not in FREEZE_REASONS:
+        raise Rejected("bad_reason", f"reason is one of {', '.join(FREEZE_REASONS)}")
+    if wallet.status == FROZEN:
+        raise Rejected("already_frozen", "the wallet is already frozen")
+    ctx.put(wallet_key(wallet.id), msgspec.structs.replace(wallet, status=FROZEN,
+                                                           freeze_reason=p.reason))
+    return {}
+
+
+def unfreeze(ctx: Context, p: Unfreeze) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    _operator_of(ctx, wallet, regulator_too=True)
+    if p.reason not in FREEZE_REASONS:
+        raise Rejected("bad_reason", f"reason is one of {', '.join(FREEZE_REASONS)}")
+    if wallet.status != FROZEN:
+        raise Rejected("not_frozen", "the wallet is not frozen")
+    ctx.put(wallet_key(wallet.id), msgspec.structs.replace(wallet, status=ACTIVE,
+                                                           freeze_reason=""))
+    return {}
+
+
+# -- wallet owners ------------------------------------------------------------------------------
+
+def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
+    sender = _wallet(ctx, p.from_wallet)
+    if ctx.signer != sender.owner_key:
+        raise Rejected("not_owner", "only the wallet's owner key may spend from it")
+    if p.to_wallet == p.from_wallet:
+        raise Rejected("same_wallet", "a transfer needs two different wallets")
+    if len(p.memo) > MEMO_CHARS_MAX:
+        raise Rejected("bad_memo", f"memo is at most {MEMO_CHARS_MAX} characters")
+    receiver = _wallet(ctx, p.to_wallet)
+    if receiver.currency != sender.currency:
+        raise Rejected("currency_mismatch", "both wallets must hold the same currency")
+    if sender.status == FROZEN:
+        raise Rejected("wallet_frozen", "a frozen wallet cannot send")
+    currency = _currency(ctx, sender.currency)
+    amount = _amount(p.amount, currency)
+    tier = _tier(ctx, sender.currency, sender.tier)
+    if amount > tier.payment_max_minor:
+        raise Rejected("payment_limit", "the amount is over the wallet tier's per-payment limit")
+    day = _day(ctx)
+    spent = sender.spent_today_minor if sender.day == day else 0
+    if spent + amount > tier.daily_max_minor:
+        raise Rejected("daily_limit", "the wallet tier's daily limit would be exceeded")
+    if sender.balance_minor < amount:
+        raise Rejected("insufficient_funds", "the wallet holds less than that")
+    _check_can_receive(ctx, receiver, amount)
+    _post(ctx, sender, "transfer_out", -amount, receiver.id, p.memo, day=day,
+          spent_today_minor=spent + amount)
+    _post(ctx, receiver, "transfer_in", amount, sender.id, p.memo)
+    return {}
+
+
+# -- who may see a (private) currency tx --------------------------------------------------------
+
+def may_view(state: Reader, tx: Tx, viewer: str) -> bool:
+    """Besides the signer and the regulator: the operator banks of the wallets a tx names, the
+    bank whose reserve it moves, and the currency's issuing central bank."""
+    member = active_member_of(state, viewer)
+    if member is None:
+        return False
+    payload = tx.payload
+    for field in ("wallet_id", "from_wallet", "to_wallet"):
+        wallet_id = payload.get(field)
+        if isinstance(wallet_id, str):
+            wallet = state.get(wallet_key(wallet_id), Wallet)
+            if wallet is not None and wallet.operator == member.id:
+                return True
+    if payload.get("bank") == member.id:
+        return True
+    code = payload.get("currency")
+    if isinstance(code, str):
+        currency = state.get(currency_key(code), Currency)
+        if currency is not None and currency.issuer == member.id:
+            return True
+    return False
+
+
+class CurrencyModule:
+    name = "currency"
+    private = True
+    actions: Mapping[str, Action] = {
+        "add_currency": Action(AddCurrency, add_currency),
+        "set_tier": Action(SetTier, set_tier),
+        "issue": Action(Issue, issue),
+        "redeem": Action(Redeem, redeem),
+        "open_wallet": Action(OpenWallet, open_wallet),
+        "set_wallet_tier": Action(SetWalletTier, set_wallet_tier),
+        "distribute": Action(Distribute, distribute),
+        "collect": Action(Collect, collect),
+        "freeze": Action(Freeze, freeze),
+        "unfreeze": Action(Unfreeze, unfreeze),
+        "transfer": Action(Transfer, transfer),
+    }
+
+    def init_genesis(self, ctx: Context, genesis: Genesis) -> None:
+        """Currencies come by governance proposal, not in genesis."""
+
+    def may_view(self, state: Reader, tx: Tx, viewer: str) -> bool:
+        return may_view(state, tx, viewer)
+
+
+module = CurrencyModule()
