@@ -158,8 +158,11 @@ class Chain:
         if row is None:
             return None
         if row.leaf_index >= sth.tree_size:
-            # Stored an instant ago, after we read the tree head: use the newer one.
-            sth = self.sth
+            # Stored an instant ago, before self.sth moved on: the tx's own block was committed
+            # in the same SQLite transaction as its row, with its signed tree head.
+            block_sth = self.sth_at(row.height)
+            assert block_sth is not None, row.height
+            sth = block_sth
         result = _decode_result(row.result)
         with self._tree_lock:
             path = self.tree.inclusion_proof(row.leaf_index, sth.tree_size)
@@ -180,10 +183,6 @@ class Chain:
             raise ProofError(f"need 0 <= first <= second <= {self.sth.tree_size}")
         with self._tree_lock:
             return self.tree.consistency_proof(first, second)
-
-    def root_at(self, size: int) -> bytes:
-        with self._tree_lock:
-            return self.tree.root(size)
 
 
 def decode_result(raw: bytes) -> TxResult:

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from consortia.crypto.keys import SigningKey, verify
-from consortia.crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
+from consortia.crypto.merkle import leaf_hash, verify_inclusion
 from consortia.ledger.result import result_digest
 
 STH_DOMAIN = b"consortia/sth/v1"
@@ -129,8 +129,3 @@ def verify_receipt(receipt: Any, node_key: bytes) -> None:
     if not verify_inclusion(leaf_hash(leaf), leaf_index, tree_size, path, root_hash):
         raise ReceiptError("audit path does not lead to the signed root (inclusion proof fails)")
 
-
-def verify_consistency_proof(first: int, second: int, first_root: bytes, second_root: bytes,
-                             proof: list[bytes]) -> bool:
-    """Whether the tree of size ``second`` extends the one of size ``first`` (RFC 9162)."""
-    return verify_consistency(first, second, first_root, second_root, proof)

@@ -183,14 +183,6 @@ class Store:
         ).fetchall()
         return [TxRow(*r) for r in rows]
 
-    def txs_range(self, first_leaf: int, limit: int) -> list[TxRow]:
-        """Txs in log order from ``first_leaf``; used to replay the ledger."""
-        rows = self._reader().execute(
-            f"SELECT {_TX_COLUMNS} FROM txs WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
-            (first_leaf, limit),
-        ).fetchall()
-        return [TxRow(*r) for r in rows]
-
     def recent_txs(self, limit: int, signer: str | None = None) -> list[TxRow]:
         if signer is None:
             sql = f"SELECT {_TX_COLUMNS} FROM txs ORDER BY leaf_index DESC LIMIT ?"
@@ -226,7 +218,3 @@ class Store:
             (start, end, limit),
         ).fetchall()
         return [(str(k), bytes(v)) for k, v in rows]
-
-    def tx_count(self) -> int:
-        row = self._reader().execute("SELECT COUNT(*) FROM txs").fetchone()
-        return int(row[0])
