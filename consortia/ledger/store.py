@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WIT
 
 # Page cache per connection: keeps the hot B-tree pages of state and indexes in memory.
 CACHE_KIB = 65_536
+CHECKPOINT_INTERVAL_S = 0.5
 
 
 class BlockRow(NamedTuple):
@@ -87,7 +88,14 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
+        # Checkpoints copy the WAL back into the database file; done by the committing thread
+        # they stall the executor, so a background thread does them instead.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._local = threading.local()
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
+                                              name="wal-checkpoint")
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -104,7 +112,20 @@ class Store:
             conn = self._local.conn = self._connect()
         return conn
 
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._closing.wait(CHECKPOINT_INTERVAL_S):
+                # PASSIVE never blocks the writer; it copies what readers no longer need.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # closing, or the disk went away: the writer will report it
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        self._closing.set()
+        self._checkpointer.join(timeout=5)
         self._writer.close()
 
     # -- writing ---------------------------------------------------------------------------
