@@ -29,6 +29,8 @@ Invoker = Callable[["Context", str, dict[str, Any], bool], "dict[str, Any] | Non
 _encoder = msgspec.msgpack.Encoder()
 _decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 
+_ABSENT = object()
+
 # Marks a deletion in an overlay.
 DELETED: bytes | None = None
 
@@ -131,9 +133,14 @@ class Overlay(Reader):
         self.writes: dict[str, bytes | None] = {}
 
     def get_raw(self, key: str) -> bytes | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self.base.get_raw(key)
+        # A loop, not recursion: reads sit on the hot path of every tx (tx → block → state).
+        layer: State | Overlay = self
+        while type(layer) is Overlay:
+            raw = layer.writes.get(key, _ABSENT)
+            if raw is not _ABSENT:
+                return raw  # type: ignore[return-value]
+            layer = layer.base
+        return layer.get_raw(key)
 
     def keys(self, prefix: str) -> list[str]:
         keys = set(self.base.keys(prefix))
@@ -179,6 +186,10 @@ class Context(Reader):
 
     def get_raw(self, key: str) -> bytes | None:
         return self.overlay.get_raw(key)
+
+    def get(self, key: str, type_: type[T]) -> T | None:
+        raw = self.overlay.get_raw(key)
+        return None if raw is None else decode_value(raw, type_)
 
     def keys(self, prefix: str) -> list[str]:
         return self.overlay.keys(prefix)
