@@ -113,7 +113,10 @@ class Store:
         return conn
 
     def _checkpoint_loop(self) -> None:
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error:
+            return  # the writer will report what is wrong with the file
         try:
             while not self._closing.wait(CHECKPOINT_INTERVAL_S):
                 # PASSIVE never blocks the writer; it copies what readers no longer need.

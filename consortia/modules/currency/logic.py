@@ -159,7 +159,7 @@ def add_currency(ctx: Context, p: AddCurrency) -> dict[str, Any]:
     issuer = ctx.get(f"governance/member/{p.issuer}", Member)
     if issuer is None or issuer.role != "central_bank" or issuer.status != ACTIVE:
         raise Rejected("bad_issuer", "the issuer must be an active central bank member")
-    if not 0 < len(p.name) <= LABEL_CHARS_MAX:
+    if not 0 < len(p.name.strip()) <= LABEL_CHARS_MAX:
         raise Rejected("bad_currency", f"name is 1 to {LABEL_CHARS_MAX} characters")
     ctx.put(currency_key(p.code), Currency(p.code, p.numeric, p.exponent, p.issuer, p.name,
                                            ctx.time_ms))
@@ -170,7 +170,7 @@ def add_currency(ctx: Context, p: AddCurrency) -> dict[str, Any]:
 def set_tier(ctx: Context, p: SetTier) -> dict[str, Any]:
     _governance_only(ctx)
     currency = _currency(ctx, p.currency)
-    if not _ID.fullmatch(p.tier) or not 0 < len(p.name) <= LABEL_CHARS_MAX:
+    if not _ID.fullmatch(p.tier) or not 0 < len(p.name.strip()) <= LABEL_CHARS_MAX:
         raise Rejected("bad_tier", "tier is 3 to 40 of a-z 0-9 _ - and needs a name")
     balance_max = _amount(p.balance_max, currency)
     payment_max = _amount(p.payment_max, currency)
@@ -302,25 +302,28 @@ def collect(ctx: Context, p: Collect) -> dict[str, Any]:
 
 def freeze(ctx: Context, p: Freeze) -> dict[str, Any]:
     wallet = _wallet(ctx, p.wallet_id)
-    _operator_of(ctx, wallet, regulator_too=True)
+    member = _operator_of(ctx, wallet, regulator_too=True)
     if p.reason not in FREEZE_REASONS:
         raise Rejected("bad_reason", f"reason is one of {', '.join(FREEZE_REASONS)}")
     if wallet.status == FROZEN:
         raise Rejected("already_frozen", "the wallet is already frozen")
+    by = "regulator" if member.role == "regulator" else "operator"
     ctx.put(wallet_key(wallet.id), msgspec.structs.replace(wallet, status=FROZEN,
-                                                           freeze_reason=p.reason))
+                                                           freeze_reason=p.reason, frozen_by=by))
     return {}
 
 
 def unfreeze(ctx: Context, p: Unfreeze) -> dict[str, Any]:
     wallet = _wallet(ctx, p.wallet_id)
-    _operator_of(ctx, wallet, regulator_too=True)
+    member = _operator_of(ctx, wallet, regulator_too=True)
     if p.reason not in FREEZE_REASONS:
         raise Rejected("bad_reason", f"reason is one of {', '.join(FREEZE_REASONS)}")
     if wallet.status != FROZEN:
         raise Rejected("not_frozen", "the wallet is not frozen")
+    if wallet.frozen_by == "regulator" and member.role != "regulator":
+        raise Rejected("not_allowed", "only the regulator lifts a freeze the regulator imposed")
     ctx.put(wallet_key(wallet.id), msgspec.structs.replace(wallet, status=ACTIVE,
-                                                           freeze_reason=""))
+                                                           freeze_reason="", frozen_by=""))
     return {}
 
 
@@ -359,23 +362,38 @@ def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
 
 # -- who may see a (private) currency tx --------------------------------------------------------
 
+_WALLET_FIELDS = ("wallet_id", "from_wallet", "to_wallet")
+
+
 def may_view(state: Reader, tx: Tx, viewer: str) -> bool:
-    """Besides the signer and the regulator: the operator banks of the wallets a tx names, the
-    bank whose reserve it moves, and the currency's issuing central bank."""
+    """Who may see a currency tx: its signer, the regulator, the owners and operator banks of
+    the wallets it names, the bank whose reserve it moves, and (for a tx that names no wallet,
+    such as issue or redeem) the currency's issuing central bank: a central bank sees its
+    currency's issuance and reserves, never people's wallets."""
+    if viewer == tx.signer:
+        return True
+    payload = tx.payload
     member = active_member_of(state, viewer)
+    if member is not None and member.role == "regulator":
+        return True
+    names_wallet = False
+    for field in _WALLET_FIELDS:
+        wallet_id = payload.get(field)
+        if not isinstance(wallet_id, str):
+            continue
+        names_wallet = True
+        wallet = state.get(wallet_key(wallet_id), Wallet)
+        if wallet is None:
+            continue
+        # The receiver of a transfer sees it: it is on their statement.
+        if wallet.owner_key == viewer or (member is not None and wallet.operator == member.id):
+            return True
     if member is None:
         return False
-    payload = tx.payload
-    for field in ("wallet_id", "from_wallet", "to_wallet"):
-        wallet_id = payload.get(field)
-        if isinstance(wallet_id, str):
-            wallet = state.get(wallet_key(wallet_id), Wallet)
-            if wallet is not None and wallet.operator == member.id:
-                return True
     if payload.get("bank") == member.id:
         return True
     code = payload.get("currency")
-    if isinstance(code, str):
+    if isinstance(code, str) and not names_wallet:
         currency = state.get(currency_key(code), Currency)
         if currency is not None and currency.issuer == member.id:
             return True

@@ -88,10 +88,13 @@ def latest_entries(store: Store, state: Reader, wallet_id: str, limit: int,
                    before_seq: int | None = None) -> list[Entry]:
     """The ``limit`` entries before ``before_seq`` (default: the newest), newest first."""
     found = wallet(state, wallet_id)
-    if found is None:
+    if found is None or limit <= 0:
         return []
     end = found.entries if before_seq is None else min(before_seq, found.entries)
     start = max(0, end - limit)
+    if end <= start:
+        # Nothing before ``before_seq`` (SQLite would read a negative LIMIT as "no limit").
+        return []
     prefix = f"currency/entry/{wallet_id}/"
     after = f"{prefix}{start - 1:012d}" if start > 0 else ""
     rows = store.state_scan(prefix, end - start, after)
@@ -162,18 +165,20 @@ def supply_view(s: Supply, exponent: int) -> dict[str, Any]:
     }
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 STATEMENT_COLUMNS = ("seq", "time_ms", "kind", "amount", "balance", "counterparty", "memo",
                      "tx_id", "height")
 
 
 def statement_csv(entries: list[Entry], exponent: int) -> str:
     """CSV of entries (oldest first), amounts as decimals; memos are quoted, never evaluated
-    (a leading = + - @ is prefixed with ' so spreadsheets show text)."""
+    (a leading = + - @, tab or carriage return is prefixed with ' so spreadsheets show text)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(STATEMENT_COLUMNS)
     for e in sorted(entries, key=lambda x: x.seq):
-        memo = "'" + e.memo if e.memo[:1] in ("=", "+", "-", "@") else e.memo
+        memo = "'" + e.memo if e.memo[:1] in _FORMULA_STARTS else e.memo
         writer.writerow([e.seq, e.time_ms, e.kind, format_amount(e.amount_minor, exponent),
                          format_amount(e.balance_minor, exponent), e.counterparty, memo,
                          e.tx_id, e.height])

@@ -100,6 +100,7 @@ class Wallet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spent_today_minor: int
     entries: int  # number of statement entries so far
     opened_ms: int
+    frozen_by: str = ""  # "operator" or "regulator": only the regulator lifts its own freeze
 
 
 class Entry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
