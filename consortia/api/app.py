@@ -14,12 +14,17 @@ from fastapi.staticfiles import StaticFiles
 from consortia import __version__
 from consortia.api import health, ledger, tx
 from consortia.api.errors import install_error_handlers
+from consortia.custody import Custody, CustodyConfig
 from consortia.modules import module_routers
 from consortia.node.node import Node
 
 
-def create_app(node: Node) -> FastAPI:
-    """The FastAPI app serving ``node``; starting the app starts the node."""
+def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastAPI:
+    """The FastAPI app serving ``node``; starting the app starts the node.
+
+    The custodial web wallet's store lives beside the ledger, in the node's data directory.
+    """
+    custody = Custody.open(node.config.data_dir, custody_config)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +33,7 @@ def create_app(node: Node) -> FastAPI:
             yield
         finally:
             node.stop()
+            custody.close()
 
     # /docs is served from vendored assets: nodes run on closed networks.
     app = FastAPI(title="Consortia node", version=__version__, lifespan=lifespan,
@@ -41,14 +47,21 @@ def create_app(node: Node) -> FastAPI:
                                    swagger_favicon_url="/static/favicon.svg")
 
     app.state.node = node
+    app.state.custody = custody
     install_error_handlers(app)
     app.include_router(tx.router)
     app.include_router(ledger.router)
     app.include_router(health.router)
     for router in module_routers():
         app.include_router(router)
+    from consortia.web.desk_pages import router as desk_pages
     from consortia.web.pages import router as pages
+    from consortia.web.sessions import SessionMiddleware
+    from consortia.web.wallet_pages import router as wallet_pages
 
     app.include_router(pages)
+    app.include_router(wallet_pages)
+    app.include_router(desk_pages)
+    app.add_middleware(SessionMiddleware, custody=custody)
     app.mount("/static", StaticFiles(packages=[("consortia", "static")]), name="static")
     return app

@@ -1,9 +1,11 @@
 """Committed tx/s and commit latency of a node over HTTP, and the Ed25519 ceiling.
 
-Pre-signs N ``notary.attest`` txs, submits them as msgpack batches over several connections,
-learns when each is committed from the node's event stream, verifies a sample of receipts
-offline, and in the same run measures raw libsodium Ed25519 verification on every core: each
-tx must be verified once, so that rate bounds what any node on this machine can commit.
+A workload (``consortia.bench.workload``) sets the node up and pre-signs N txs: ``notary``
+(document digests) or ``transfers`` (payments between many wallets). The machinery here submits
+them as msgpack batches over several connections, learns when each is committed from the
+node's event stream, verifies a sample of receipts offline, lets the workload check the ledger,
+and in the same run measures raw libsodium Ed25519 verification on every core: each tx must be
+verified once, so that rate bounds what any node on this machine can commit.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from typing import Any
 
 import httpx
 
+from consortia.bench.workload import NotaryWorkload, Workload
 from consortia.crypto.keys import SigningKey, verify
 from consortia.ledger.receipts import verify_receipt
-from consortia.ledger.tx import Envelope, encode_signed
-from consortia.sdk.client import build_tx, encode_batch
+from consortia.ledger.tx import Envelope
+from consortia.sdk.client import encode_batch
 
-SIGNERS = 64
 RECEIPT_SAMPLE = 200
 COMMIT_TIMEOUT_S = 300.0
 
@@ -53,27 +55,6 @@ def verify_ceiling(cpu_count: int, seconds: float = 2.0) -> float:
     with ProcessPoolExecutor(cpu_count) as pool:
         counts = list(pool.map(_verify_for, [seconds] * cpu_count))
     return sum(counts) / seconds
-
-
-def _sign_chunk(args: tuple[str, int, int, int]) -> list[bytes]:
-    chain_id, first, count, valid_until_ms = args
-    keys = [SigningKey(bytes([i]) * 32) for i in range(SIGNERS)]
-    out = []
-    for i in range(first, first + count):
-        digest = (i.to_bytes(8, "big") + os.urandom(24)).hex()
-        stx = build_tx(keys[i % SIGNERS], chain_id, "notary.attest",
-                       {"digest": digest, "label": "bench"}, nonce=i,
-                       now_ms=valid_until_ms - 600_000, valid_for_ms=600_000)
-        out.append(encode_signed(stx))
-    return out
-
-
-def presign(chain_id: str, txs: int, cpu_count: int) -> list[bytes]:
-    valid_until_ms = time.time_ns() // 1_000_000 + 590_000
-    step = -(-txs // cpu_count)
-    jobs = [(chain_id, i, min(step, txs - i), valid_until_ms) for i in range(0, txs, step)]
-    with ProcessPoolExecutor(cpu_count) as pool:
-        return [raw for part in pool.map(_sign_chunk, jobs) for raw in part]
 
 
 def _free_port() -> int:
@@ -156,13 +137,22 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: bool,
-              cpu_count: int) -> dict[str, Any]:
+              cpu_count: int, workload: Workload | None = None,
+              keys_dir: Path | None = None) -> dict[str, Any]:
+    """Run ``workload`` (default: notary) against ``url`` or a fresh local node.
+
+    ``keys_dir`` holds the member key files a workload's set-up signs with (default: the
+    local node's, or ``data/demo/keys`` with ``url``).
+    """
+    workload = workload or NotaryWorkload()
     ceiling = verify_ceiling(cpu_count)
     node = LocalNode() if url is None else None
     base = url or (node.url if node else "")
     try:
         chain = httpx.get(base + "/v1/chain", timeout=10).json()
-        raws = presign(chain["chain_id"], txs, cpu_count)
+        keys = keys_dir or (node.dir / "keys" if node else Path("data/demo/keys"))
+        setup = workload.setup(base, keys, progress)
+        raws = workload.presign(chain["chain_id"], txs, cpu_count)
         ids = [Envelope.from_msgpack(r).tx_id.hex() for r in raws]
         batches = [raws[i:i + batch] for i in range(0, len(raws), batch)]
         batch_ids = [ids[i:i + batch] for i in range(0, len(ids), batch)]
@@ -214,13 +204,21 @@ def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: 
             (watcher.committed[tx_id] - submitted_at[b]) * 1000
             for b, chunk in enumerate(batch_ids) for tx_id in chunk
         ]
+        receipts_rejected = 0
         with httpx.Client(base_url=base, timeout=30) as http:
             node_key = bytes.fromhex(http.get("/v1/chain").json()["node_key"])
             step = max(1, txs // RECEIPT_SAMPLE)
             for tx_id in ids[::step]:
-                verify_receipt(http.get(f"/v1/tx/{tx_id}/receipt").json(), node_key)
+                receipt = http.get(f"/v1/tx/{tx_id}/receipt").json()
+                verify_receipt(receipt, node_key)
+                receipts_rejected += receipt["result"]["status"] != "accepted"
+        checked = workload.check(base)
+        if watcher.rejected:
+            checked["checks_failed"].insert(0, f"{watcher.rejected} txs were rejected")
         rate = txs / (finished - started)
         return {
+            "workload": workload.name,
+            **setup,
             "txs": txs,
             "batch": batch,
             "clients": clients,
@@ -233,7 +231,9 @@ def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: 
             "ratio": round(rate / ceiling, 3),
             "rejected": watcher.rejected,
             "receipts_verified": len(ids[::step]),
+            "receipts_rejected": receipts_rejected,
             "mempool_full_retries": retries,
+            **checked,
         }
     finally:
         if node is not None:
@@ -244,9 +244,17 @@ def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="consortia bench (notary.attest over HTTP)")
+    table = Table(title=f"consortia bench ({report['workload']} over HTTP)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in report.items():
-        table.add_row(name, f"{value:,}" if isinstance(value, int | float) else str(value))
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif isinstance(value, int | float):
+            shown = f"{value:,}"
+        elif isinstance(value, list):
+            shown = "; ".join(map(str, value)) or "none"
+        else:
+            shown = str(value)
+        table.add_row(name, shown)
     Console().print(table)

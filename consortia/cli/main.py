@@ -28,9 +28,11 @@ app.add_typer(tx_app, name="tx")
 
 
 def _register_module_clis() -> None:
+    from consortia.modules.currency.cli import app as currency_app
     from consortia.modules.governance.cli import app as governance_app
 
     app.add_typer(governance_app, name="gov")
+    app.add_typer(currency_app, name="currency")
 
 
 _register_module_clis()
@@ -41,7 +43,7 @@ def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node kee
        port: int = typer.Option(8080, help="HTTP port"),
        host: str = typer.Option("127.0.0.1", help="address to listen on")) -> None:
     """Start one node (solo ordering, SQLite) with the embedded demo consortium."""
-    from consortia.demo.consortium import demo_genesis, run_demo
+    from consortia.demo.consortium import DEMO_WALLETS, demo_genesis, run_demo
     from consortia.node.config import NodeConfig
     from consortia.node.server import build_node, serve
 
@@ -51,9 +53,16 @@ def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node kee
     url = f"http://{host}:{port}"
 
     def ready() -> None:
+        from consortia.custody import Custody, create_demo_logins
+
         try:
             with Client(url, node_key=node.key.public_key_hex) as client:
                 run_demo(client, data_dir)
+            custody = Custody.open(data_dir)
+            try:
+                create_demo_logins(custody, data_dir, node.chain.state)
+            finally:
+                custody.close()
         except Exception as exc:  # the node stays up; say why the demo is incomplete
             print(f"demo set-up failed: {exc}")
             return
@@ -63,7 +72,14 @@ def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node kee
         print(f"  API docs    {url}/docs")
         print(f"  metrics     {url}/metrics")
         print(f"  node key    {node.key.public_key_hex}")
-        print(f"  member keys {data_dir / 'keys'}/<member>.key  (Ctrl-C stops the node)")
+        print(f"  member keys {data_dir / 'keys'}/<member>.key")
+        print(f"  wallet keys {data_dir / 'keys' / 'wallets'}/<wallet>.key  "
+              f"({', '.join(w.id for w in DEMO_WALLETS)})")
+        print(f"  web wallet  {url}/login  as alice / alice-demo "
+              "(or bob, chen, dora, teahouse, harbor-books: password <name>-demo)")
+        print(f"  desks       {url}/login  as harbor-desk, meridian-desk, arcadia-desk, "
+              "lantau-desk, fro-desk (password <name>-demo)")
+        print("  (Ctrl-C stops the node)")
 
     serve(node, ready)
 
@@ -199,19 +215,40 @@ def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"
 @app.command()
 def bench(url: str | None = typer.Option(None, help="benchmark a running node instead of "
                                           "starting one"),
-          txs: int = typer.Option(50_000, "-n", "--txs", help="transactions to commit"),
-          batch: int = typer.Option(2_000, help="txs per HTTP batch"),
-          clients: int = typer.Option(4, help="concurrent submitting connections"),
+          workload: str = typer.Option("notary", help="notary (document digests) or "
+                                       "transfers (payments between wallets)"),
+          wallets: int = typer.Option(10_000, min=2, help="transfers: wallets to open"),
+          txs: int = typer.Option(50_000, "-n", "--txs", min=1, help="transactions to commit"),
+          batch: int = typer.Option(2_000, min=1, help="txs per HTTP batch"),
+          clients: int = typer.Option(4, min=1, help="concurrent submitting connections"),
+          keys_dir: Path | None = typer.Option(None, help="member key files for the set-up "
+                                               "(with --url; default data/demo/keys)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
           ) -> None:
     """Committed tx/s and commit latency over HTTP, against the machine's Ed25519 ceiling."""
     from consortia.bench.throughput import run_bench
+    from consortia.bench.workload import NotaryWorkload, Workload
 
-    report = run_bench(url=url, txs=txs, batch=batch, clients=clients,
-                       progress=not as_json, cpu_count=os.cpu_count() or 1)
+    chosen: Workload
+    if workload == "notary":
+        chosen = NotaryWorkload()
+    elif workload == "transfers":
+        from consortia.bench.transfers import TransfersWorkload
+
+        chosen = TransfersWorkload(wallets)
+    else:
+        fail(f"unknown workload {workload!r}: notary or transfers")
+    try:
+        report = run_bench(url=url, txs=txs, batch=batch, clients=clients,
+                           progress=not as_json, cpu_count=os.cpu_count() or 1,
+                           workload=chosen, keys_dir=keys_dir)
+    except (RuntimeError, ValueError, OSError, ConsortiaError, httpx.HTTPError) as exc:
+        fail(f"bench failed: {exc}".splitlines()[0])
     if as_json:
         print(json.dumps(report))
     else:
         from consortia.bench.throughput import print_report
 
         print_report(report)
+    if report["checks_failed"]:
+        fail("bench checks failed: " + "; ".join(report["checks_failed"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ from consortia.ledger.receipts import ReceiptError, verify_receipt
 from consortia.ledger.tx import DeviceCredential, SignedTx, Tx, encode_signed, sign
 
 DEFAULT_VALID_FOR_MS = 120_000
+# Txs per POST /v1/txs in send_many; a node takes at most submit_txs_max (default 10,000).
+SEND_MANY_BATCH_TXS = 2_000
 
 
 class ConsortiaError(Exception):
@@ -50,14 +53,19 @@ def tx_id_of(stx: SignedTx) -> str:
 
 
 class Client:
-    """``Client(url)``; pin the node key you trust with ``node_key`` to verify receipts."""
+    """``Client(url)``; pin the node key you trust with ``node_key`` to verify receipts.
 
-    def __init__(self, url: str, *, node_key: str | None = None, timeout_s: float = 30.0,
-                 ) -> None:
+    With ``key``, every GET is signed as that key (``consortia.api.auth``), so private reads
+    (a wallet, its statement, a private tx's content) answer for whoever holds it.
+    """
+
+    def __init__(self, url: str, key: SigningKey | None = None, *, node_key: str | None = None,
+                 timeout_s: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, timeout=timeout_s)
         self._info: dict[str, Any] | None = None
         self.node_key = node_key
+        self.key = key
 
     def close(self) -> None:
         self.http.close()
@@ -78,8 +86,29 @@ class Client:
             raise ConsortiaError(response.status_code, code, message)
         return response.json()
 
+    def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
+        """GET, signed when the client has a key: over the path and query exactly as sent."""
+        request = self.http.build_request(
+            "GET", path, params={k: v for k, v in params.items() if v is not None})
+        if self.key is not None:
+            # Imported here: the signing rule lives with the API, which imports FastAPI.
+            from consortia.api.auth import sign_request
+
+            query = request.url.query.decode()
+            signed = request.url.path + (f"?{query}" if query else "")
+            request.headers.update(sign_request(self.key, "GET", signed))
+        return self.http.send(request)
+
     def get(self, path: str, **params: Any) -> Any:
-        return self._json(self.http.get(path, params=params))
+        """GET JSON; parameters whose value is None are left out."""
+        return self._json(self._get(path, params))
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """GET a text body (a CSV statement, say); errors raise ConsortiaError as ``get``."""
+        response = self._get(path, params)
+        if response.status_code >= 400:
+            self._json(response)
+        return response.text
 
     # -- chain -----------------------------------------------------------------------------
 
@@ -165,3 +194,72 @@ class Client:
         self.verify(receipt, self.node_key or self.info()["node_key"])
         result: dict[str, Any] = receipt["result"]
         return result, receipt
+
+    def send_many(self, items: Sequence[tuple[SigningKey, str, dict[str, Any]]], *,
+                  timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Build and sign each (key, kind, payload), submit them in order as batches, and wait
+        until every one is executed: their statuses, in the same order, each with its result.
+
+        Receipts are not fetched (``receipt(tx_id)`` does). The result of a private tx shows
+        only its status and code unless this client's ``key`` may see the tx.
+        """
+        stxs = [self.build(key, kind, payload) for key, kind, payload in items]
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(stxs), SEND_MANY_BATCH_TXS):
+            statuses = self.submit_many(stxs[i:i + SEND_MANY_BATCH_TXS],
+                                        wait_ms=int(timeout_s * 1000))
+            for status in statuses:
+                if status["status"] != "committed" or "result" not in status:
+                    status = self.wait(status["tx_id"], timeout_s)
+                out.append(status)
+        return out
+
+    # -- currency --------------------------------------------------------------------------
+
+    def currencies(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.get("/v1/currency/currencies")["currencies"]
+        return found
+
+    def currency(self, code: str) -> dict[str, Any]:
+        """A currency with its wallet tiers and their limits."""
+        found: dict[str, Any] = self.get(f"/v1/currency/currencies/{code}")
+        return found
+
+    def supply(self, code: str) -> dict[str, Any]:
+        """Issued, redeemed, outstanding, in reserves and in wallets (decimal strings)."""
+        found: dict[str, Any] = self.get(f"/v1/currency/supply/{code}")
+        return found
+
+    def wallet(self, wallet_id: str) -> dict[str, Any]:
+        """A wallet, for its owner, its operator bank or the regulator (needs ``key``)."""
+        found: dict[str, Any] = self.get(f"/v1/currency/wallets/{wallet_id}")
+        return found
+
+    def statement(self, wallet_id: str, *, before_seq: int | None = None,
+                  limit: int | None = None) -> dict[str, Any]:
+        """A page of a wallet's statement, newest first; page on with ``next_before_seq``."""
+        found: dict[str, Any] = self.get(f"/v1/currency/wallets/{wallet_id}/statement",
+                                         before_seq=before_seq, limit=limit)
+        return found
+
+    def statement_csv(self, wallet_id: str, *, before_seq: int | None = None,
+                      limit: int | None = None) -> str:
+        return self.get_text(f"/v1/currency/wallets/{wallet_id}/statement.csv",
+                             before_seq=before_seq, limit=limit)
+
+    def mine(self) -> list[dict[str, Any]]:
+        """The wallets owned by this client's ``key``."""
+        found: list[dict[str, Any]] = self.get("/v1/currency/mine")["wallets"]
+        return found
+
+    def reserve(self, code: str, bank: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.get(f"/v1/currency/reserves/{code}/{bank}")
+        return found
+
+    def transfer(self, key: SigningKey, from_wallet: str, to_wallet: str, amount: str,
+                 memo: str = "", **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Pay ``amount`` (a decimal string, e.g. "12.50") from a wallet ``key`` owns:
+        (result, verified receipt)."""
+        return self.send(key, "currency.transfer",
+                         {"from_wallet": from_wallet, "to_wallet": to_wallet, "amount": amount,
+                          "memo": memo}, **kw)

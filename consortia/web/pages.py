@@ -30,6 +30,7 @@ from consortia.modules.governance.types import (
     OPEN,
     AdmitMember,
     AdmitNode,
+    Invoke,
     Member,
     Proposal,
     ProposalAction,
@@ -44,6 +45,7 @@ router = APIRouter(include_in_schema=False)
 
 _HERE = Path(__file__).parent
 _GOVERNANCE_PAGES = _HERE.parent / "modules" / "governance" / "pages"
+_CURRENCY_PAGES = _HERE.parent / "modules" / "currency" / "pages"
 
 # Wanted page sizes; each is further capped by the node's page_size_max.
 BLOCKS_PER_PAGE = 20
@@ -117,6 +119,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.ChoiceLoader([
             jinja2.FileSystemLoader(_HERE / "templates"),
             jinja2.FileSystemLoader(_GOVERNANCE_PAGES),
+            jinja2.FileSystemLoader(_CURRENCY_PAGES),
         ]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -137,13 +140,25 @@ def _node(request: Request) -> Node:
     return node
 
 
+def session_key(request: Request) -> str | None:
+    """The logged-in user's public key (set by the session middleware), or None."""
+    key: str | None = getattr(request.state, "session_key", None)
+    return key
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    """A page with the header and footer facts every page shows."""
+    """A page with the header and footer facts every page shows, and who is logged in."""
     node = _node(request)
     context.update(chain_id=node.chain_id, height=node.chain.head.height,
-                   node_key=node.key.public_key_hex)
+                   node_key=node.key.public_key_hex,
+                   user=getattr(request.state, "user", None),
+                   csrf_token=getattr(request.state, "csrf_token", ""))
+    headers = dict(SECURITY_HEADERS)
+    if context["user"] is not None:
+        # A logged-in page shows a wallet or a desk: no shared cache may keep it.
+        headers["Cache-Control"] = "no-store"
     return templates.TemplateResponse(request, name, context, status_code=status_code,
-                                      headers=SECURITY_HEADERS)
+                                      headers=headers)
 
 
 def not_found(request: Request, title: str, message: str, status_code: int = 404) -> Response:
@@ -169,15 +184,16 @@ class TxLine(NamedTuple):
 
     tx_id: str
     kind: str
-    signer: str
+    signer: str  # "" for a private kind: who pays whom is not the public's to see
     status: str
     code: str
     height: int
     leaf_index: int
 
 
-def _tx_line(row: TxRow) -> TxLine:
-    return TxLine(row.tx_id.hex(), row.kind, row.signer, row.status,
+def _tx_line(node: Node, row: TxRow) -> TxLine:
+    signer = "" if node.is_private(row.kind) else row.signer
+    return TxLine(row.tx_id.hex(), row.kind, signer, row.status,
                   decode_result(row.result).code, row.height, row.leaf_index)
 
 
@@ -187,6 +203,19 @@ class TallyView(NamedTuple):
     not_voted: int
     members_active: int
     needed: int  # yes votes that make a strict majority of active members
+
+
+def _invoke_summary(action: Invoke) -> str:
+    p = action.payload
+    match action.kind:
+        case "currency.add_currency":
+            return (f"Add currency {p.get('code')} ({p.get('name')}), issued by "
+                    f"{p.get('issuer')}")
+        case "currency.set_tier":
+            return (f"Set {p.get('currency')} tier {p.get('tier')} limits: balance "
+                    f"{p.get('balance_max')}, per payment {p.get('payment_max')}, daily "
+                    f"{p.get('daily_max')}")
+    return f"Run {action.kind}"
 
 
 class ProposalView(NamedTuple):
@@ -223,6 +252,8 @@ def _summary(action: ProposalAction, names: dict[str, str]) -> str:
             return f"Remove node {action.id}"
         case SetParameter():
             return f"Set {action.name} to {parameter_value(action.name, action.value)}"
+        case Invoke():
+            return _invoke_summary(action)
     raise AssertionError(f"unknown proposal action {action!r}")
 
 
@@ -252,7 +283,8 @@ def _live_context(node: Node) -> dict[str, Any]:
         "sth": node.chain.sth,
         "blocks": blocks,
         "next_before": blocks[-1].height if len(blocks) == size and blocks[-1].height else None,
-        "txs": [_tx_line(r) for r in node.store.recent_txs(_page_size(node, RECENT_TXS))],
+        "txs": [_tx_line(node, r)
+                for r in node.store.recent_txs(_page_size(node, RECENT_TXS))],
     }
 
 
@@ -302,7 +334,7 @@ async def block_page(request: Request, height: str, offset: str = "0") -> Respon
         return not_found(request, "Bad page", "offset must be a number", 400)
     size = _page_size(node, BLOCK_TXS_PER_PAGE)
     first = min(skip, row.tx_count)
-    txs = [_tx_line(r) for r in node.store.txs_of_block(row.height, size, first)]
+    txs = [_tx_line(node, r) for r in node.store.txs_of_block(row.height, size, first)]
     return render(request, "block.html", block=row, txs=txs, offset=first, page_size=size,
                   head_height=node.chain.head.height)
 
@@ -314,17 +346,24 @@ async def tx_page(request: Request, tx_id: str) -> Response:
     if not _TX_ID.fullmatch(tx_id):
         return not_found(request, "Transaction not found",
                          "A transaction id is 64 hex characters.")
-    status = node.tx_status(bytes.fromhex(tx_id))
+    # A private tx's content only for whom it concerns (its signer, the operator and issuer
+    # it names, the regulator): the logged-in user's key decides.
+    status = node.tx_status(bytes.fromhex(tx_id), session_key(request))
     if status is None:
         return not_found(request, "Transaction not found",
                          "This node has no transaction with this id: it was never submitted "
                          "here, or it was refused when submitted.")
     if status["status"] != "committed":
         return render(request, "tx_pending.html", tx_id=tx_id)
+    if status.get("redacted"):
+        return render(request, "tx.html", tx_id=tx_id, redacted=True, signed=None, tx=None,
+                      result=status["result"], height_of_tx=status["height"],
+                      leaf_index=status["leaf_index"], member=None)
     signed = status["tx"]
     signer = signed["tx"]["signer"]
     member = queries.member_by_key(node.chain.state, signer)
-    return render(request, "tx.html", tx_id=tx_id, signed=signed, tx=signed["tx"],
+    return render(request, "tx.html", tx_id=tx_id, redacted=False, signed=signed,
+                  tx=signed["tx"],
                   result=status["result"], height_of_tx=status["height"],
                   leaf_index=status["leaf_index"], member=member)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
+from consortia.custody import Custody, create_demo_logins
 from consortia.demo.consortium import run_demo
+from consortia.node.node import Node
 from tests.conftest import RunningNode, start_node_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,3 +79,44 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not problems, f"the page had problems: {problems}"
+
+
+@dataclass
+class WalletNode:
+    """A demo node with the currency economy and the demo logins, and its custody store."""
+
+    running: RunningNode
+    custody: Custody
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def node(self) -> Node:
+        return self.running.node
+
+
+@pytest.fixture(scope="module")
+def wallet_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WalletNode]:
+    """One node per test module with the demo, its currency economy and demo logins."""
+    data_dir = tmp_path_factory.mktemp("wallet") / "node"
+    running, server, thread = start_node_server(data_dir)
+    try:
+        with running.client() as client:
+            run_demo(client, data_dir)
+        custody: Custody = server.config.app.state.custody  # type: ignore[attr-defined]
+        create_demo_logins(custody, data_dir, running.node.chain.state)
+        yield WalletNode(running, custody)
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(10)
+
+
+def log_in(page: Page, url: str, username: str, password: str | None = None) -> None:
+    """Log in through the login page (demo password unless given) and wait for the landing."""
+    page.goto(url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password if password is not None else f"{username}-demo")
+    page.click("#login-button")
+    page.wait_for_url(lambda u: "/login" not in u)
