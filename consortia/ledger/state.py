@@ -126,21 +126,22 @@ class State(Reader):
 class Overlay(Reader):
     """Uncommitted writes over a base (committed state, or another overlay)."""
 
-    __slots__ = ("base", "writes")
+    __slots__ = ("_layers", "base", "writes")
 
     def __init__(self, base: State | Overlay) -> None:
         self.base = base
         self.writes: dict[str, bytes | None] = {}
+        # Every dict a read looks in, newest first (tx → block → committed): reads sit on the
+        # hot path of every tx, so they walk a tuple instead of a chain of objects.
+        below = (base.items,) if isinstance(base, State) else base._layers
+        self._layers: tuple[Mapping[str, bytes | None], ...] = (self.writes, *below)
 
     def get_raw(self, key: str) -> bytes | None:
-        # A loop, not recursion: reads sit on the hot path of every tx (tx → block → state).
-        layer: State | Overlay = self
-        while type(layer) is Overlay:
-            raw = layer.writes.get(key, _ABSENT)
+        for layer in self._layers:
+            raw = layer.get(key, _ABSENT)
             if raw is not _ABSENT:
                 return raw  # type: ignore[return-value]
-            layer = layer.base
-        return layer.get_raw(key)
+        return None
 
     def keys(self, prefix: str) -> list[str]:
         keys = set(self.base.keys(prefix))

@@ -196,8 +196,7 @@ class Store:
         return None if row is None else TxRow(*row)
 
     def has_tx(self, tx_id: bytes) -> bool:
-        """From the writer's connection: used by the executor."""
-        row = self._writer.execute("SELECT 1 FROM txs WHERE tx_id = ?", (tx_id,)).fetchone()
+        row = self._reader().execute("SELECT 1 FROM txs WHERE tx_id = ?", (tx_id,)).fetchone()
         return row is not None
 
     def txs_of_block(self, height: int, limit: int, offset: int = 0) -> list[TxRow]:

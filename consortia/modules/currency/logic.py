@@ -136,10 +136,13 @@ def _post(ctx: Context, wallet: Wallet, kind: str, amount_minor: int, counterpar
                                              ctx.time_ms, ctx.height))
 
 
-def _check_can_receive(ctx: Context, wallet: Wallet, amount_minor: int) -> None:
+def _check_can_receive(ctx: Context, wallet: Wallet, amount_minor: int,
+                       known: Tier | None = None) -> None:
+    """``known``: a tier already read in this tx, used when it is the wallet's."""
     if wallet.status == FROZEN and not read_param(ctx, "frozen_wallets_receive"):
         raise Rejected("wallet_frozen", "the receiving wallet is frozen")
-    tier = _tier(ctx, wallet.currency, wallet.tier)
+    tier = (known if known is not None and known.tier == wallet.tier
+            and known.currency == wallet.currency else _tier(ctx, wallet.currency, wallet.tier))
     if wallet.balance_minor + amount_minor > tier.balance_max_minor:
         raise Rejected("balance_limit", "the receiving wallet's tier balance limit would be "
                        "exceeded")
@@ -353,7 +356,7 @@ def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
         raise Rejected("daily_limit", "the wallet tier's daily limit would be exceeded")
     if sender.balance_minor < amount:
         raise Rejected("insufficient_funds", "the wallet holds less than that")
-    _check_can_receive(ctx, receiver, amount)
+    _check_can_receive(ctx, receiver, amount, known=tier)
     _post(ctx, sender, "transfer_out", -amount, receiver.id, p.memo, day=day,
           spent_today_minor=spent + amount)
     _post(ctx, receiver, "transfer_in", amount, sender.id, p.memo)
