@@ -37,15 +37,6 @@ class Committed(NamedTuple):
     executed: list[Envelope]
 
 
-class Pending(NamedTuple):
-    """An executed block on its way to disk."""
-
-    committed: Committed
-    row: BlockRow
-    tx_rows: list[TxRow]
-    writes: dict[str, bytes | None]
-
-
 def sth_of(row: BlockRow, node_key: bytes) -> SignedTreeHead:
     return SignedTreeHead(row.tree_size, row.root_hash, row.height, row.time_ms,
                           row.sth_signature, node_key)
@@ -70,8 +61,6 @@ class Chain:
         else:
             self.head = self._load(head)
         self.sth = sth_of(self.head, node_key.public_key)
-        # The last executed block; ahead of ``head`` (the last stored) while one is in flight.
-        self.tip = self.head
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -105,21 +94,7 @@ class Chain:
 
         Returns None when nothing in the batch was executed (all duplicates or dropped).
         """
-        pending = self.execute_batch(batch_seq, proposed_time_ms, items)
-        if pending is None:
-            return None
-        self.commit(pending)
-        return pending.committed
-
-    def execute_batch(self, batch_seq: int, proposed_time_ms: int,
-                      items: list[Envelope | bytes]) -> Pending | None:
-        """Execute a batch into a block that is not stored yet; ``commit`` stores it.
-
-        The node executes the next batch while the previous block is being stored: memory
-        (state, tree, dedupe window) runs at most one block ahead of disk, and everything that
-        is acknowledged — tx status, receipts, tree heads, events — comes from stored blocks.
-        """
-        head = self.tip
+        head = self.head
         height = head.height + 1
         time_ms = max(head.time_ms, proposed_time_ms)
         recent = self.recent
@@ -155,21 +130,16 @@ class Chain:
                   leaves[i], e.envelope.raw, _encode(e.result))
             for i, e in enumerate(batch.executed)
         ]
+        store.commit_block(row, tx_rows, overlay.writes,
+                           {"batch_seq": batch_seq.to_bytes(8, "big")})
         self.state.apply(overlay.writes)
         for e in batch.executed:
             recent[e.envelope.tx_id] = e.envelope.tx.valid_until_ms
         if height % PRUNE_EVERY_BLOCKS == 0:
             self.recent = {k: v for k, v in recent.items() if v >= time_ms}
-        self.tip = row
-        return Pending(Committed(block, sth, [e.envelope for e in batch.executed]), row,
-                       tx_rows, overlay.writes)
-
-    def commit(self, pending: Pending) -> None:
-        """Store an executed block in one SQLite transaction; then it is acknowledged."""
-        self.store.commit_block(pending.row, pending.tx_rows, pending.writes,
-                                {"batch_seq": pending.row.batch_seq.to_bytes(8, "big")})
-        self.head = pending.row
-        self.sth = pending.committed.sth
+        self.head = row
+        self.sth = sth
+        return Committed(block, sth, [e.envelope for e in batch.executed])
 
     # -- reading ---------------------------------------------------------------------------
 

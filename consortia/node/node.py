@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from typing import Any
 import msgspec
 
 from consortia.crypto.keys import SigningKey
-from consortia.ledger.chain import Chain, Committed, Pending, decode_result
+from consortia.ledger.chain import Chain, Committed, decode_result
 from consortia.ledger.executor import Executor
 from consortia.ledger.genesis import Genesis
 from consortia.ledger.module import Module
@@ -91,9 +90,6 @@ class Node:
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
-        self._writer: threading.Thread | None = None
-        self._to_write: queue.Queue[tuple[Pending, list[Envelope], float] | None] = (
-            queue.Queue(maxsize=1))
         self.metrics.height.set(self.chain.head.height)
         self.metrics.tree_size.set(self.chain.head.tree_size)
 
@@ -107,9 +103,6 @@ class Node:
         self._loop = loop
         self.orderer.start(self._deliver, self.chain.last_batch_seq())
         self._running.set()
-        self._writer = threading.Thread(target=self._write_loop, name="block-writer",
-                                        daemon=True)
-        self._writer.start()
         self._thread = threading.Thread(target=self._cut_loop, name="cutter", daemon=True)
         self._thread.start()
 
@@ -117,9 +110,6 @@ class Node:
         self._running.clear()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._writer is not None:
-            self._to_write.put(None)  # after the last executed block: it is stored first
-            self._writer.join(timeout=30)
         self.orderer.stop()
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
@@ -138,41 +128,16 @@ class Node:
             log.exception("node stopped executing")
 
     def _deliver(self, batch_seq: int, time_ms: int, txs: list[Envelope]) -> None:
-        """Execute an ordered batch (executor thread) and hand the block to the writer."""
         started = time.perf_counter()
-        pending = self.chain.execute_batch(batch_seq, time_ms, list(txs))
-        if pending is None:
-            self.mempool.forget(txs)
+        committed = self.chain.apply_batch(batch_seq, time_ms, list(txs))
+        self.mempool.forget(txs)
+        self.metrics.mempool_txs.set(len(self.mempool))
+        if committed is None:
             self.metrics.txs_dropped.inc(len(txs))
             return
-        # At most one block waits for the writer: execution stays one block ahead of disk.
-        while True:
-            if self.failed is not None:
-                raise RuntimeError(f"the block writer stopped: {self.failed}")
-            try:
-                self._to_write.put((pending, txs, started), timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def _write_loop(self) -> None:
-        """Store executed blocks in order; only then are they acknowledged (events, waiters)."""
-        try:
-            while True:
-                item = self._to_write.get()
-                if item is None:
-                    return
-                pending, txs, started = item
-                self.chain.commit(pending)
-                self.mempool.forget(txs)
-                self.metrics.mempool_txs.set(len(self.mempool))
-                self._record(pending.committed, len(txs), time.perf_counter() - started)
-                if self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._on_commit, pending.committed)
-        except Exception as exc:
-            # A node that cannot store a block must stop taking work, visibly.
-            self.failed = f"{exc.__class__.__name__}: {exc}"
-            log.exception("node stopped storing blocks")
+        self._record(committed, len(txs), time.perf_counter() - started)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_commit, committed)
 
     def _record(self, committed: Committed, ordered: int, seconds: float) -> None:
         m = self.metrics
@@ -234,10 +199,7 @@ class Node:
                 self.metrics.submit_refused.labels(code).inc()
                 raise SubmitError(400, code, message, index)
             if item.tx_id in self.chain.recent:
-                # Executed: committed once its block is stored, pending until then.
-                stored = self.store.has_tx(item.tx_id)
-                out.append({"tx_id": item.tx_id.hex(),
-                            "status": "committed" if stored else "pending"})
+                out.append({"tx_id": item.tx_id.hex(), "status": "committed"})
             else:
                 out.append({"tx_id": item.tx_id.hex(), "status": "pending"})
                 fresh.append(item)
