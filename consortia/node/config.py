@@ -33,6 +33,7 @@ class NodeConfig(BaseSettings):
     request_bytes_max: int = Field(default=16 * MIB, ge=1024)
     tx_bytes_max: int = Field(default=64 * 1024, ge=256)
     page_size_max: int = Field(default=200, ge=1)
+    statement_csv_rows_max: int = Field(default=10_000, ge=1)
     wait_ms_max: int = Field(default=30_000, ge=0)
     waiters_max: int = Field(default=50_000, ge=1)
     sse_clients_max: int = Field(default=64, ge=1)

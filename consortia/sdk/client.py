@@ -92,7 +92,7 @@ class Client:
             "GET", path, params={k: v for k, v in params.items() if v is not None})
         if self.key is not None:
             # Imported here: the signing rule lives with the API, which imports FastAPI.
-            from consortia.api.auth import sign_request
+            from consortia.api.request_signing import sign_request
 
             query = request.url.query.decode()
             signed = request.url.path + (f"?{query}" if query else "")

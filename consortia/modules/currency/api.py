@@ -32,7 +32,6 @@ NodeDep = Annotated[Node, Depends(get_node)]
 CallerDep = Annotated[str, Depends(require_caller)]
 
 # A CSV export holds at most this many statement lines; older ones via ?before_seq=.
-STATEMENT_CSV_ROWS_MAX = 10_000
 # Sequence numbers are SQLite integers (signed 64-bit).
 SEQ_MAX = 2**63 - 1
 BeforeSeq = Annotated[int | None, Query(ge=0, le=SEQ_MAX,
@@ -157,14 +156,14 @@ async def statement(wallet_id: str, node: NodeDep, caller: CallerDep,
 
 
 @router.get("/wallets/{wallet_id}/statement.csv", summary="A wallet's statement as CSV "
-            f"(oldest first, at most {STATEMENT_CSV_ROWS_MAX} lines per file)")
+            "(oldest first, at most statement_csv_rows_max lines per file)")
 async def statement_csv(wallet_id: str, node: NodeDep, caller: CallerDep,
                         before_seq: BeforeSeq = None,
-                        limit: Annotated[int, Query(ge=1)] = STATEMENT_CSV_ROWS_MAX,
+                        limit: Annotated[int, Query(ge=1)] = 10_000,
                         ) -> Response:
     w = _readable_wallet(node, wallet_id, caller)
     exponent = _currency(node.chain.state, w.currency).exponent
-    limit = min(limit, STATEMENT_CSV_ROWS_MAX)
+    limit = min(limit, node.config.statement_csv_rows_max)
     entries = queries.latest_entries(node.store, node.chain.state, w.id, limit, before_seq)
     return Response(queries.statement_csv(entries, exponent), media_type="text/csv",
                     headers={"Content-Disposition":
