@@ -178,15 +178,37 @@ def _clean(form: dict[str, str], *names: str) -> dict[str, str]:
     return {n: form.get(n, "").strip() for n in names}
 
 
-@router.post("/desk/bank/open")
-async def bank_open_wallet(request: Request) -> Response:
-    found = _staff(request, "bank")
+async def _staff_form(request: Request, role: str,
+                      ) -> tuple[User, Member, dict[str, str]] | Response:
+    """The staff user, their institution and the posted form (CSRF-checked), or an error page."""
+    found = _staff(request, role)
     if isinstance(found, Response):
         return found
-    user, member = found
     form = await _form(request)
     if isinstance(form, Response):
         return form
+    return found[0], found[1], form
+
+
+async def _submit_wallet_action(request: Request, user: User, member: Member,
+                                form: dict[str, str], section: str, values: dict[str, str],
+                                kind: str, payload: dict[str, str]) -> Response:
+    """Sign ``kind`` with the desk's custodial key and submit it; show the outcome."""
+    outcome = await sign_and_submit(node_of(request), custody_of(request), user.username,
+                                    kind, payload)
+    if not outcome.committed and outcome.code != "pending":
+        return _bank_page(request, member, status_code=503,
+                          errors={section: explain(outcome.code, outcome.message)},
+                          values={section: values})
+    return _after_action(request, form, payload["wallet_id"], outcome.tx_id, "/desk/bank")
+
+
+@router.post("/desk/bank/open")
+async def bank_open_wallet(request: Request) -> Response:
+    found = await _staff_form(request, "bank")
+    if isinstance(found, Response):
+        return found
+    user, member, form = found
     v = _clean(form, "wallet_id", "currency_tier", "holder", "label", "owner_key")
     v["wallet_id"] = v["wallet_id"].lower()
     generate = form.get("generate") == "on"
@@ -246,13 +268,10 @@ async def bank_open_wallet(request: Request) -> Response:
 
 @router.post("/desk/bank/tier")
 async def bank_set_tier(request: Request) -> Response:
-    found = _staff(request, "bank")
+    found = await _staff_form(request, "bank")
     if isinstance(found, Response):
         return found
-    user, member = found
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    user, member, form = found
     v = _clean(form, "wallet_id", "tier")
     v["wallet_id"] = v["wallet_id"].lower()
     wallet, error = _operated_wallet(request, member, v["wallet_id"])
@@ -266,25 +285,17 @@ async def bank_set_tier(request: Request) -> Response:
     if error:
         return _bank_page(request, member, status_code=400, errors={"tier": error},
                           values={"tier": v})
-    outcome = await sign_and_submit(node_of(request), custody_of(request), user.username,
-                                    "currency.set_wallet_tier",
-                                    {"wallet_id": v["wallet_id"], "tier": v["tier"]})
-    if not outcome.committed and outcome.code != "pending":
-        return _bank_page(request, member, status_code=503,
-                          errors={"tier": explain(outcome.code, outcome.message)},
-                          values={"tier": v})
-    return _after_action(request, form, v["wallet_id"], outcome.tx_id, "/desk/bank")
+    return await _submit_wallet_action(
+        request, user, member, form, "tier", v, "currency.set_wallet_tier",
+        {"wallet_id": v["wallet_id"], "tier": v["tier"]})
 
 
 @router.post("/desk/bank/distribute")
 async def bank_distribute(request: Request) -> Response:
-    found = _staff(request, "bank")
+    found = await _staff_form(request, "bank")
     if isinstance(found, Response):
         return found
-    user, member = found
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    user, member, form = found
     v = _clean(form, "wallet_id", "amount")
     v["wallet_id"] = v["wallet_id"].lower()
     wallet, error = _operated_wallet(request, member, v["wallet_id"])
@@ -298,25 +309,17 @@ async def bank_distribute(request: Request) -> Response:
     if error:
         return _bank_page(request, member, status_code=400, errors={"distribute": error},
                           values={"distribute": v})
-    outcome = await sign_and_submit(node_of(request), custody_of(request), user.username,
-                                    "currency.distribute",
-                                    {"wallet_id": v["wallet_id"], "amount": v["amount"]})
-    if not outcome.committed and outcome.code != "pending":
-        return _bank_page(request, member, status_code=503,
-                          errors={"distribute": explain(outcome.code, outcome.message)},
-                          values={"distribute": v})
-    return _after_action(request, form, v["wallet_id"], outcome.tx_id, "/desk/bank")
+    return await _submit_wallet_action(
+        request, user, member, form, "distribute", v, "currency.distribute",
+        {"wallet_id": v["wallet_id"], "amount": v["amount"]})
 
 
 @router.post("/desk/bank/freeze")
 async def bank_freeze(request: Request) -> Response:
-    found = _staff(request, "bank")
+    found = await _staff_form(request, "bank")
     if isinstance(found, Response):
         return found
-    user, member = found
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    user, member, form = found
     v = _clean(form, "wallet_id", "reason", "action")
     v["wallet_id"] = v["wallet_id"].lower()
     wallet, error = _operated_wallet(request, member, v["wallet_id"])
@@ -332,14 +335,9 @@ async def bank_freeze(request: Request) -> Response:
     if error:
         return _bank_page(request, member, status_code=400, errors={"freeze": error},
                           values={"freeze": v})
-    outcome = await sign_and_submit(node_of(request), custody_of(request), user.username,
-                                    f"currency.{v['action']}",
-                                    {"wallet_id": v["wallet_id"], "reason": v["reason"]})
-    if not outcome.committed and outcome.code != "pending":
-        return _bank_page(request, member, status_code=503,
-                          errors={"freeze": explain(outcome.code, outcome.message)},
-                          values={"freeze": v})
-    return _after_action(request, form, v["wallet_id"], outcome.tx_id, "/desk/bank")
+    return await _submit_wallet_action(
+        request, user, member, form, "freeze", v, f"currency.{v['action']}",
+        {"wallet_id": v["wallet_id"], "reason": v["reason"]})
 
 
 # -- central bank ------------------------------------------------------------------------------
@@ -397,13 +395,10 @@ def _own_currency(request: Request, member: Member, code: str) -> tuple[Currency
 
 @router.post("/desk/central-bank/issue")
 async def central_bank_issue(request: Request) -> Response:
-    found = _staff(request, "central_bank")
+    found = await _staff_form(request, "central_bank")
     if isinstance(found, Response):
         return found
-    user, member = found
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    user, member, form = found
     v = _clean(form, "currency", "bank", "amount", "action")
     currency, error = _own_currency(request, member, v["currency"])
     bank = governance.member(node_of(request).chain.state, v["bank"])
@@ -434,13 +429,10 @@ async def central_bank_issue(request: Request) -> Response:
 
 @router.post("/desk/central-bank/tier")
 async def central_bank_propose_tier(request: Request) -> Response:
-    found = _staff(request, "central_bank")
+    found = await _staff_form(request, "central_bank")
     if isinstance(found, Response):
         return found
-    user, member = found
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
+    user, member, form = found
     v = _clean(form, "currency", "tier", "name", "balance_max", "payment_max", "daily_max",
                "note")
     v["tier"] = v["tier"].lower()
