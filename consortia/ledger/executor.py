@@ -51,7 +51,10 @@ class Executor:
         self.chain_id = chain_id
         self.modules = modules
         self.actions: dict[str, Action] = action_table(modules)
-        self.device_admission = device_admission
+        # The module that certifies devices (certification) provides the admission rule.
+        hooks = [m.admit_device for m in modules if hasattr(m, "admit_device")]
+        assert len(hooks) <= 1, "only one module may admit devices"
+        self.device_admission = device_admission or (hooks[0] if hooks else None)
 
     def genesis(self, overlay: Overlay, genesis: Genesis) -> None:
         ctx = Context(overlay=overlay, chain_id=self.chain_id, height=0, time_ms=genesis.time_ms,
