@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 from consortia.ledger.params import read_param
 from consortia.ledger.state import Reader
 from consortia.modules.currency.amounts import format_amount
-from consortia.modules.currency.logic import DAY_MS
 from consortia.modules.currency.types import Currency, Entry, Tier, Wallet
 from consortia.node.node import Node
 
@@ -88,12 +87,6 @@ def local_time(time_ms: int, offset_ms: int) -> str:
     """A time in the network's time zone (the one its daily limits count in)."""
     zone = timezone(timedelta(milliseconds=offset_ms)) if offset_ms else UTC
     return datetime.fromtimestamp(time_ms / 1000, tz=zone).strftime("%Y-%m-%d %H:%M")
-
-
-def spent_today_minor(wallet: Wallet, offset_ms: int, now_ms: int) -> int:
-    """What the wallet has sent on today's date (its counter is from an earlier day: 0)."""
-    day = (now_ms + offset_ms) // DAY_MS
-    return wallet.spent_today_minor if wallet.day == day else 0
 
 
 class TierView(NamedTuple):

@@ -36,7 +36,6 @@ from consortia.web.currency_views import (
     explain,
     money,
     outcome_view,
-    spent_today_minor,
     tier_view,
     zone_label,
 )
@@ -161,8 +160,7 @@ def _wallet_context(request: Request, wallet: Wallet, role: str, before: int | N
     currency = queries.currency(state, wallet.currency)
     exponent = currency.exponent if currency else 2
     tier = next((t for t in queries.tiers(state, wallet.currency) if t.tier == wallet.tier), None)
-    offset = day_offset_ms(state)
-    spent = spent_today_minor(wallet, offset, now_ms())
+    spent = queries.spent_today_minor(state, wallet, now_ms())
     remaining = max(0, tier.daily_max_minor - spent) if tier else 0
     operator = governance.member(state, wallet.operator)
     return {

@@ -20,7 +20,7 @@ from consortia.modules.currency import queries
 from consortia.modules.currency.amounts import format_amount
 from consortia.modules.currency.types import Wallet
 from consortia.sdk.client import Client
-from consortia.web.currency_views import money, spent_today_minor
+from consortia.web.currency_views import money
 from tests.web.conftest import DESKTOP, PHONE, WalletNode, log_in
 
 SHOTS = Path("/tmp/shots")
@@ -110,7 +110,6 @@ def test_the_daily_limit_refusal_is_in_plain_words_and_changes_nothing(
     state = node.chain.state
     alice = wallet_of(wallet_node, "alice")
     tier = next(t for t in queries.tiers(state, "CNY") if t.tier == alice.tier)
-    offset = 8 * 3_600_000
     # Spend from alice's key straight to the ledger until less than one payment's worth of
     # today's allowance is left, so one allowed-size payment goes over the daily limit.
     with Client(wallet_node.url) as client:
@@ -118,7 +117,8 @@ def test_the_daily_limit_refusal_is_in_plain_words_and_changes_nothing(
         alice_key = wallet_owner_key(wallet_node.running.data_dir, "alice")
         while True:
             alice = wallet_of(wallet_node, "alice")
-            left = tier.daily_max_minor - spent_today_minor(alice, offset, int(time.time() * 1000))
+            left = tier.daily_max_minor - queries.spent_today_minor(
+                state, alice, int(time.time() * 1000))
             if left < tier.payment_max_minor:
                 break
             chunk = min(tier.payment_max_minor, left)

@@ -17,21 +17,19 @@ from fastapi.responses import Response
 from consortia.api.auth import require_caller
 from consortia.api.deps import get_node
 from consortia.api.errors import ApiError
-from consortia.ledger.params import read_param
 from consortia.ledger.state import Reader, decode_value
 from consortia.modules.currency import queries
 from consortia.modules.currency.amounts import format_amount
-from consortia.modules.currency.logic import DAY_MS
 from consortia.modules.currency.types import Currency, Tier, Wallet, tier_key
 from consortia.modules.governance.logic import active_member_of
 from consortia.modules.governance.types import Member, member_key
 from consortia.node.node import Node
+from consortia.node.orderer import now_ms
 
 router = APIRouter(prefix="/v1/currency", tags=["currency"])
 NodeDep = Annotated[Node, Depends(get_node)]
 CallerDep = Annotated[str, Depends(require_caller)]
 
-# A CSV export holds at most this many statement lines; older ones via ?before_seq=.
 # Sequence numbers are SQLite integers (signed 64-bit).
 SEQ_MAX = 2**63 - 1
 BeforeSeq = Annotated[int | None, Query(ge=0, le=SEQ_MAX,
@@ -56,19 +54,13 @@ def tier_view(t: Tier, exponent: int) -> dict[str, Any]:
     }
 
 
-def _today(node: Node) -> int:
-    """The day of the latest block in the network's time zone: what the executor would use."""
-    offset_ms: int = read_param(node.chain.state, "day_offset_ms")
-    return (node.chain.head.time_ms + offset_ms) // DAY_MS
-
-
 def wallet_detail(node: Node, w: Wallet) -> dict[str, Any]:
     """A wallet with its tier's limits and what it may still spend today."""
     state = node.chain.state
     out = queries.wallet_view(state, w)
     c = queries.currency(state, w.currency)
     exponent = c.exponent if c is not None else 2
-    spent = w.spent_today_minor if w.day == _today(node) else 0
+    spent = queries.spent_today_minor(state, w, now_ms())
     out["spent_today"] = format_amount(spent, exponent)
     out["spent_today_minor"] = spent
     tier = state.get(tier_key(w.currency, w.tier), Tier)

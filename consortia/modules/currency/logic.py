@@ -113,9 +113,19 @@ def _supply(ctx: Reader, code: str) -> Supply:
     return ctx.get(supply_key(code), Supply) or Supply(code)
 
 
+def day_number(source: Reader, time_ms: int) -> int:
+    """The day ``time_ms`` falls on in the network's time zone: daily limits count per day."""
+    offset_ms: int = read_param(source, "day_offset_ms")
+    return (time_ms + offset_ms) // DAY_MS
+
+
+def spent_on_day(wallet: Wallet, day: int) -> int:
+    """What the wallet has sent on ``day`` (its counter belongs to an earlier day: 0)."""
+    return wallet.spent_today_minor if wallet.day == day else 0
+
+
 def _day(ctx: Context) -> int:
-    offset_ms: int = read_param(ctx, "day_offset_ms")
-    return (ctx.time_ms + offset_ms) // DAY_MS
+    return day_number(ctx, ctx.time_ms)
 
 
 def _governance_only(ctx: Context) -> None:
@@ -351,7 +361,7 @@ def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
     if amount > tier.payment_max_minor:
         raise Rejected("payment_limit", "the amount is over the wallet tier's per-payment limit")
     day = _day(ctx)
-    spent = sender.spent_today_minor if sender.day == day else 0
+    spent = spent_on_day(sender, day)
     if spent + amount > tier.daily_max_minor:
         raise Rejected("daily_limit", "the wallet tier's daily limit would be exceeded")
     if sender.balance_minor < amount:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from consortia.ledger.state import Reader, State, decode_value
 from consortia.ledger.store import Store
 from consortia.modules.currency.amounts import format_amount
+from consortia.modules.currency.logic import day_number, spent_on_day
 from consortia.modules.currency.types import (
     Currency,
     Entry,
@@ -99,6 +100,11 @@ def latest_entries(store: Store, state: Reader, wallet_id: str, limit: int,
     after = f"{prefix}{start - 1:012d}" if start > 0 else ""
     rows = store.state_scan(prefix, end - start, after)
     return [decode_value(raw, Entry) for _, raw in rows][::-1]
+
+
+def spent_today_minor(state: Reader, w: Wallet, now_ms: int) -> int:
+    """What the wallet has sent today, by the rule the executor applies at the next block."""
+    return spent_on_day(w, day_number(state, now_ms))
 
 
 class ViewRight(NamedTuple):
