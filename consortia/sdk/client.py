@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from consortia.api.request_signing import sign_request
 from consortia.crypto.keys import SigningKey
 from consortia.ledger.receipts import ReceiptError, verify_receipt
 from consortia.ledger.tx import DeviceCredential, SignedTx, Tx, encode_signed, sign
@@ -91,9 +92,6 @@ class Client:
         request = self.http.build_request(
             "GET", path, params={k: v for k, v in params.items() if v is not None})
         if self.key is not None:
-            # Imported here: the signing rule lives with the API, which imports FastAPI.
-            from consortia.api.request_signing import sign_request
-
             query = request.url.query.decode()
             signed = request.url.path + (f"?{query}" if query else "")
             request.headers.update(sign_request(self.key, "GET", signed))
