@@ -15,6 +15,7 @@ from consortia.api.errors import ApiError
 from consortia.crypto.merkle import ProofError
 from consortia.ledger.chain import decode_result
 from consortia.ledger.store import BlockRow
+from consortia.node.events import OVERFLOW, block_event
 from consortia.node.node import Node
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -23,6 +24,8 @@ NodeDep = Annotated[Node, Depends(get_node)]
 Height = Annotated[int, Path(ge=0, le=2**63 - 1)]
 Count = Annotated[int, Query(ge=0, le=2**63 - 1)]
 SSE_HEARTBEAT_S = 15.0
+# A resuming subscriber is replayed at most this many blocks from the store.
+SSE_REPLAY_BLOCKS_MAX = 1_000
 
 
 def block_summary(row: BlockRow) -> dict[str, Any]:
@@ -103,15 +106,40 @@ async def block(height: Height, node: NodeDep, offset: Annotated[int, Query(ge=0
     return out
 
 
-@router.get("/events", summary="Server-sent events: one 'block' event per committed block")
+def _sse(event: dict[str, Any]) -> str:
+    ident = f"id: {event['height']}\n" if "height" in event else ""
+    return f"{ident}event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+
+
+@router.get("/events", summary="Server-sent events: one 'block' event per committed block, "
+            "with the height as event id; reconnect with Last-Event-ID to resume")
 async def events(request: Request, node: NodeDep) -> StreamingResponse:
+    last_text = request.headers.get("last-event-id", "")
+    if last_text and not last_text.isdigit():
+        raise ApiError(400, "bad_last_event_id", "Last-Event-ID is a block height")
+    # Subscribe before reading the store, so no block falls between replay and live events.
     queue = node.hub.subscribe()
     if queue is None:
         raise ApiError(503, "too_many_subscribers", "this node serves no more event streams")
+    sent = int(last_text) if last_text else node.chain.head.height
 
     async def stream() -> AsyncIterator[str]:
+        nonlocal sent
         try:
             yield ": connected\n\n"
+            head = node.chain.head.height
+            if head - sent > SSE_REPLAY_BLOCKS_MAX:
+                yield _sse({**OVERFLOW, "message": "too far behind to resume; reload"})
+                return
+            for height in range(sent + 1, head + 1):
+                row = node.store.block(height)
+                if row is None:
+                    break
+                txs = node.store.txs_of_block(height, row.tx_count + 1)
+                yield _sse(block_event(row.height, row.time_ms, row.tree_size, row.root_hash,
+                                       [t.tx_id for t in txs],
+                                       sum(1 for t in txs if t.status != "accepted")))
+                sent = height
             while not await request.is_disconnected():
                 try:
                     event = await asyncio.wait_for(queue.get(), SSE_HEARTBEAT_S)
@@ -120,7 +148,10 @@ async def events(request: Request, node: NodeDep) -> StreamingResponse:
                     continue
                 if event is None:
                     return
-                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+                if event.get("height", sent + 1) <= sent:
+                    continue  # already replayed from the store
+                sent = event.get("height", sent)
+                yield _sse(event)
         finally:
             node.hub.unsubscribe(queue)
 

@@ -12,6 +12,14 @@ from typing import Any
 OVERFLOW = {"type": "overflow", "message": "subscriber fell behind; reconnect"}
 
 
+def block_event(height: int, time_ms: int, tree_size: int, root_hash: bytes,
+                tx_ids: list[bytes], rejected: int) -> dict[str, Any]:
+    """The ``block`` event: live from the executor, or replayed from the store on resume."""
+    return {"type": "block", "height": height, "time_ms": time_ms, "tree_size": tree_size,
+            "root_hash": root_hash.hex(), "tx_ids": [t.hex() for t in tx_ids],
+            "rejected": rejected}
+
+
 class EventHub:
     def __init__(self, clients_max: int, queue_events_max: int) -> None:
         self.clients_max = clients_max

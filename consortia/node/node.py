@@ -25,7 +25,7 @@ from consortia.ledger.params import read_param
 from consortia.ledger.store import Store
 from consortia.ledger.tx import Envelope, MalformedTx, SignedTx
 from consortia.node.config import NodeConfig
-from consortia.node.events import EventHub
+from consortia.node.events import EventHub, block_event
 from consortia.node.mempool import Mempool, MempoolFull
 from consortia.node.metrics import NodeMetrics
 from consortia.node.orderer import Orderer, SoloOrderer, now_ms
@@ -154,15 +154,9 @@ class Node:
 
     def _on_commit(self, committed: Committed) -> None:
         block = committed.block
-        self.hub.publish({
-            "type": "block",
-            "height": block.height,
-            "time_ms": block.time_ms,
-            "tree_size": block.tree_size,
-            "root_hash": block.root_hash.hex(),
-            "tx_ids": [t.hex() for t in block.tx_ids],
-            "rejected": sum(1 for r in block.results if not r.accepted),
-        })
+        self.hub.publish(block_event(block.height, block.time_ms, block.tree_size,
+                                     block.root_hash, block.tx_ids,
+                                     sum(1 for r in block.results if not r.accepted)))
         for tx_id in block.tx_ids:
             for future in self._waiters.pop(tx_id, ()):
                 if not future.done():
