@@ -12,11 +12,12 @@ if TYPE_CHECKING:  # the CLI imports this module; FastAPI costs it 0.3 s per sta
 
 def default_modules() -> list[Module]:
     """Every module of the embedded chain, in a fixed order (genesis runs in this order)."""
+    from consortia.modules.certification.logic import module as certification
     from consortia.modules.currency.logic import module as currency
     from consortia.modules.governance.logic import module as governance
     from consortia.modules.notary.logic import module as notary
 
-    return [governance, currency, notary]
+    return [governance, certification, currency, notary]
 
 
 def module_routers() -> list[APIRouter]:

@@ -1,0 +1,1 @@
+"""Certification of Fintech Products (CFP): catalogue, certificates, inspections, devices."""
