@@ -28,11 +28,13 @@ app.add_typer(tx_app, name="tx")
 
 
 def _register_module_clis() -> None:
+    from consortia.modules.certification.cli import app as certification_app
     from consortia.modules.currency.cli import app as currency_app
     from consortia.modules.governance.cli import app as governance_app
 
     app.add_typer(governance_app, name="gov")
     app.add_typer(currency_app, name="currency")
+    app.add_typer(certification_app, name="cfp")
 
 
 _register_module_clis()

@@ -21,8 +21,9 @@ def default_modules() -> list[Module]:
 
 
 def module_routers() -> list[APIRouter]:
+    from consortia.modules.certification.api import router as certification
     from consortia.modules.currency.api import router as currency
     from consortia.modules.governance.api import router as governance
     from consortia.modules.notary.api import router as notary
 
-    return [governance, currency, notary]
+    return [governance, certification, currency, notary]
