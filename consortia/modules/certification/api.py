@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from consortia.api.deps import get_node
 from consortia.api.errors import ApiError
 from consortia.ledger.state import Reader
+from consortia.modules.certification import feed as registry_feed
 from consortia.modules.certification import queries
 from consortia.modules.certification.logic import effective_status
 from consortia.modules.certification.types import (
@@ -184,3 +185,24 @@ async def vendor(vendor_id: str, node: NodeDep) -> dict[str, Any]:
                             "status": effective_status(c, time_ms)} for c in certs]
     out["certificates_truncated"] = len(certs) == limit
     return out
+
+
+FEED_RETRIES = 5
+
+
+@router.get("/feed", summary="The signed registry feed: every certificate with its status "
+            "history, tied to the latest signed tree head (Ed25519 by the node key over "
+            "b\"consortia/cfp-feed/v1\" ‖ canonical_json(feed))")
+async def feed(node: NodeDep,
+               after: Annotated[str, Query(max_length=REF_CHARS_MAX,
+                                           description="certificate id to page on from")] = "",
+               ) -> dict[str, Any]:
+    chain = node.chain
+    # Blocks commit on another thread: build again if the tree head moved meanwhile, so the
+    # entries are those of the state at the signed tree head the feed names.
+    for _ in range(FEED_RETRIES):
+        sth = chain.sth
+        built = registry_feed.build_feed(chain.state, sth, node.chain_id, after=after)
+        if chain.sth is sth:
+            break
+    return registry_feed.sign_feed(node.key, built)

@@ -7,7 +7,9 @@ of the transition in effect at T, verified against the node key the node publish
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -16,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from consortia.cli.common import UrlOption, fail, node_error, print_json
+from consortia.crypto.keys import parse_public_key
 from consortia.ledger.receipts import ReceiptError, verify_receipt
+from consortia.modules.certification.feed import FeedError, verify_feed
 from consortia.sdk.client import Client, ConsortiaError
 
 app = typer.Typer(no_args_is_help=True,
@@ -36,6 +40,8 @@ def _call(url: str, fn: Callable[[Client], T]) -> T:
         node_error(exc)
     except ReceiptError as exc:
         fail(f"receipt does not verify: {exc}")
+    except FeedError as exc:
+        fail(f"feed does not verify: {exc}")
     except httpx.HTTPError as exc:
         fail(f"cannot reach {url}: {exc.__class__.__name__}")
 
@@ -113,3 +119,62 @@ def valid_at(number: str, time_text: str = typer.Argument(..., metavar="TIME_MS"
         return
     print(f"not valid: {answer['number']} at {time_ms}: {status}{since}")
     raise typer.Exit(1)
+
+
+def _node_key(text: str) -> bytes:
+    try:
+        return parse_public_key(text)
+    except ValueError as exc:
+        fail(f"bad_node_key: {exc}")
+
+
+def _print_verified(body: dict[str, Any], source: str) -> None:
+    feed = body["feed"]
+    print(f"serial {feed['serial']}")
+    print(f"entries {len(feed['entries'])}")
+    print(f"verified (node key {source})")
+
+
+@app.command()
+def feed(url: str = UrlOption,
+         out: Path | None = typer.Option(None, "--out", help="save the signed feed (JSON)"),
+         node_key: str | None = typer.Option(None, "--node-key", help="the node's public key "
+                                             "(hex); by default the key /v1/chain publishes"),
+         ) -> None:
+    """Fetch the signed registry feed, verify its signature, print serial and entry count."""
+    expected = None if node_key is None else _node_key(node_key)
+
+    def fetch(client: Client) -> tuple[dict[str, Any], str]:
+        body: dict[str, Any] = client.get(f"{PREFIX}/feed")
+        if expected is not None:
+            verify_feed(body, expected)
+            return body, f"{node_key} given with --node-key"
+        published = str(client.info()["node_key"])
+        verify_feed(body, _node_key(published))
+        return body, f"{published} from {url}/v1/chain"
+
+    body, source = _call(url, fetch)
+    if out is not None:
+        try:
+            out.write_text(json.dumps(body, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.__class__.__name__}")
+    _print_verified(body, source)
+
+
+@app.command("verify-feed")
+def verify_feed_file(file: Path = typer.Argument(..., help="a feed saved by `cfp feed --out`"),
+                     node_key: str = typer.Option(..., "--node-key",
+                                                  help="the node's public key (hex)"),
+                     ) -> None:
+    """Verify a saved feed offline against NODE_KEY; exit 0 when valid, 1 otherwise."""
+    key = _node_key(node_key)
+    try:
+        body = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read feed {file}: {exc.__class__.__name__}")
+    try:
+        verify_feed(body, key)
+    except FeedError as exc:
+        fail(f"feed does not verify: {exc}")
+    _print_verified(body, f"{node_key} given with --node-key")
