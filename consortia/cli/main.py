@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import typer
 
-from consortia.cli.common import UrlOption, fail, load_key, node_error, print_json
+from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
 from consortia.crypto.keys import SigningKey, parse_public_key
 from consortia.ledger.receipts import ReceiptError, verify_receipt
 from consortia.sdk.client import Client, ConsortiaError
@@ -151,13 +151,7 @@ def keys_new(out: Path = typer.Option(..., "--out", help="key file to create (mo
 def receipt_get(tx_id: str, url: str = UrlOption,
                 out: Path | None = typer.Option(None, "--out", help="write to this file")) -> None:
     """Fetch the receipt of an executed tx."""
-    try:
-        with Client(url) as client:
-            receipt = client.receipt(tx_id)
-    except ConsortiaError as exc:
-        node_error(exc)
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    receipt = call_node(url, lambda client: client.receipt(tx_id))
     if out is None:
         print_json(receipt)
     else:
@@ -200,15 +194,7 @@ def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"
     if not isinstance(body, dict):
         fail("payload must be a JSON object")
     signer = load_key(key)
-    try:
-        with Client(url) as client:
-            result, receipt = client.send(signer, kind, body)
-    except ConsortiaError as exc:
-        node_error(exc)
-    except ReceiptError as exc:
-        fail(f"receipt does not verify: {exc}")
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    result, receipt = call_node(url, lambda client: client.send(signer, kind, body))
     print_json({"tx_id": receipt["tx_id"], "result": result})
     if result["status"] != "accepted":
         fail(f"rejected: {result['code']}: {result['message']}")

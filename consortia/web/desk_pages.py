@@ -27,6 +27,8 @@ from consortia.modules.currency.types import (
     FROZEN,
     HOLDERS,
     LABEL_CHARS_MAX,
+    TIER_ID,
+    WALLET_ID,
     Currency,
     Supply,
     Wallet,
@@ -47,8 +49,6 @@ from consortia.web.sessions import FormError, csrf_ok, current_user, read_form
 
 router = APIRouter(include_in_schema=False)
 
-WALLET_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
-TIER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Generated initial passwords: 12 random bytes, 16 characters.
 INITIAL_PASSWORD_BYTES = 12

@@ -17,7 +17,13 @@ from fastapi.responses import RedirectResponse, Response
 from consortia.custody.signer import sign_and_submit
 from consortia.modules.currency import queries
 from consortia.modules.currency.amounts import AmountError, parse_amount
-from consortia.modules.currency.types import FREEZE_REASONS, FROZEN, MEMO_CHARS_MAX, Wallet
+from consortia.modules.currency.types import (
+    FREEZE_REASONS,
+    FROZEN,
+    MEMO_CHARS_MAX,
+    WALLET_ID,
+    Wallet,
+)
 from consortia.modules.governance import queries as governance
 from consortia.node.orderer import now_ms
 from consortia.web.access import (
@@ -54,7 +60,6 @@ from consortia.web.sessions import (
 
 router = APIRouter(include_in_schema=False)
 
-WALLET_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
 USERNAME_CHARS_MAX = 40
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEQ = re.compile(r"[0-9]{1,12}")

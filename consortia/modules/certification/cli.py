@@ -12,16 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from consortia.cli.common import UrlOption, fail, node_error, print_json
+from consortia.cli.common import UrlOption, call_node, fail, print_json
 from consortia.crypto.keys import parse_public_key
-from consortia.ledger.receipts import ReceiptError, verify_receipt
+from consortia.ledger.receipts import verify_receipt
 from consortia.modules.certification.feed import FeedError, verify_feed
-from consortia.sdk.client import Client, ConsortiaError
+from consortia.sdk.client import Client
 
 app = typer.Typer(no_args_is_help=True,
                   help="Certification of Fintech Products: catalogue, certificates, validity "
@@ -34,16 +33,9 @@ TIME_MAX = 2**63 - 1
 def _call(url: str, fn: Callable[[Client], T]) -> T:
     """Run ``fn`` with a client; one line on stderr on failure."""
     try:
-        with Client(url) as client:
-            return fn(client)
-    except ConsortiaError as exc:
-        node_error(exc)
-    except ReceiptError as exc:
-        fail(f"receipt does not verify: {exc}")
+        return call_node(url, fn)
     except FeedError as exc:
         fail(f"feed does not verify: {exc}")
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc.__class__.__name__}")
 
 
 @app.command()

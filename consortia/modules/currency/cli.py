@@ -13,17 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from consortia.cli.common import UrlOption, fail, load_key, node_error, print_json
+from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
 from consortia.crypto.keys import SigningKey
-from consortia.ledger.receipts import ReceiptError
 from consortia.modules.currency.amounts import AmountError, parse_amount
 from consortia.modules.currency.types import FREEZE_REASONS
-from consortia.sdk.client import Client, ConsortiaError
+from consortia.sdk.client import Client
 
 app = typer.Typer(no_args_is_help=True,
                   help="Digital currency: supply, wallets, statements, issuance, transfers.")
@@ -35,15 +33,7 @@ T = TypeVar("T")
 
 def _call(url: str, key: SigningKey | None, fn: Callable[[Client], T]) -> T:
     """Run ``fn`` with a client (signing GETs as ``key``); one line on stderr on failure."""
-    try:
-        with Client(url, key) as client:
-            return fn(client)
-    except ConsortiaError as exc:
-        node_error(exc)
-    except ReceiptError as exc:
-        fail(f"receipt does not verify: {exc}")
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    return call_node(url, fn, key)
 
 
 def _check_amount(amount: str, exponent: int) -> None:

@@ -30,6 +30,8 @@ from consortia.modules.currency.types import (
     HOLDERS,
     LABEL_CHARS_MAX,
     MEMO_CHARS_MAX,
+    TIER_ID,
+    WALLET_ID,
     AddCurrency,
     Collect,
     Currency,
@@ -61,7 +63,6 @@ from consortia.modules.governance.types import Member
 DAY_MS = 86_400_000
 _CODE = re.compile(r"[A-Z]{3}")
 _NUMERIC = re.compile(r"[0-9]{3}")
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
 _KEY = re.compile(r"[0-9a-f]{64}")
 
 
@@ -183,7 +184,7 @@ def add_currency(ctx: Context, p: AddCurrency) -> dict[str, Any]:
 def set_tier(ctx: Context, p: SetTier) -> dict[str, Any]:
     _governance_only(ctx)
     currency = _currency(ctx, p.currency)
-    if not _ID.fullmatch(p.tier) or not 0 < len(p.name.strip()) <= LABEL_CHARS_MAX:
+    if not TIER_ID.fullmatch(p.tier) or not 0 < len(p.name.strip()) <= LABEL_CHARS_MAX:
         raise Rejected("bad_tier", "tier is 3 to 40 of a-z 0-9 _ - and needs a name")
     balance_max = _amount(p.balance_max, currency)
     payment_max = _amount(p.payment_max, currency)
@@ -245,7 +246,7 @@ def open_wallet(ctx: Context, p: OpenWallet) -> dict[str, Any]:
     bank = _member(ctx, "bank")
     _currency(ctx, p.currency)
     _tier(ctx, p.currency, p.tier)
-    if not _ID.fullmatch(p.wallet_id):
+    if not WALLET_ID.fullmatch(p.wallet_id):
         raise Rejected("bad_wallet_id", "wallet id is 3 to 40 of a-z 0-9 _ - ")
     if not _KEY.fullmatch(p.owner_key):
         raise Rejected("bad_owner_key", "owner_key is an Ed25519 public key, 64 lower-case hex")

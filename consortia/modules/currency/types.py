@@ -6,6 +6,8 @@ hold integers in minor units (``*_minor``).
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 HOLDERS = ("person", "merchant")
@@ -17,6 +19,10 @@ MEMO_CHARS_MAX = 140
 LABEL_CHARS_MAX = 100
 
 PREFIX = "currency/"
+
+# Wallet and tier ids: what the ledger accepts, and so what forms check before submitting.
+WALLET_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
+TIER_ID = WALLET_ID
 
 
 def currency_key(code: str) -> str:

@@ -6,26 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from consortia.cli.common import UrlOption, fail, load_key, node_error, print_json
-from consortia.sdk.client import Client, ConsortiaError
+from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Governance: members, proposals, ballots.")
 KeyOption = typer.Option(..., "--key", help="the member's key file")
 
 
 def _call(url: str, fn: Any) -> Any:
-    try:
-        with Client(url) as client:
-            return fn(client)
-    except ConsortiaError as exc:
-        node_error(exc)
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {url}: {exc.__class__.__name__}")
+    return call_node(url, fn)
 
 
 @app.command()
