@@ -112,7 +112,9 @@ def test_a_transfer_tx_is_redacted_for_the_public_and_other_members(
         assert status["redacted"] is True
         assert "tx" not in status
         assert status["result"]["status"] == "accepted"
-        assert "alice" not in str(status) and "500" not in str(status)
+        # The random hex tx id may contain "500" by chance; look at everything else.
+        shown = str({k: v for k, v in status.items() if k != "tx_id"})
+        assert "alice" not in shown and "500" not in shown
 
 
 @pytest.mark.parametrize("who", ["alice", "harbor", "fro"])
