@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from consortia.custody.store import Custody
-from consortia.ledger.tx import Envelope
+from consortia.ledger.tx import DeviceCredential, Envelope
 from consortia.node.node import Node, SubmitError
 from consortia.sdk.client import build_tx
 
@@ -24,10 +24,14 @@ class Outcome(NamedTuple):
 
 
 async def sign_and_submit(node: Node, custody: Custody, username: str, kind: str,
-                          payload: dict[str, Any]) -> Outcome:
-    """Sign ``kind``/``payload`` as ``username``, submit it and wait for its result."""
-    key = custody.signing_key(username)
-    envelope = Envelope(build_tx(key, node.chain_id, kind, payload))
+                          payload: dict[str, Any], *,
+                          device: DeviceCredential | None = None) -> Outcome:
+    """Sign ``kind``/``payload`` as ``username``, submit it and wait for its result. With a
+    ``device`` credential the user's app instance signs with its device key instead and the
+    tx carries the credential (the ledger admits it only while the product is certified)."""
+    key = custody.signing_key(username) if device is None else (
+        custody.device_signing_key(username))
+    envelope = Envelope(build_tx(key, node.chain_id, kind, payload, device=device))
     signer = key.public_key_hex
     del key
     tx_id = envelope.tx_id.hex()

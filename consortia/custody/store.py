@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username, created_ms);
+CREATE TABLE IF NOT EXISTS app_devices (
+    username       TEXT PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+    public_key     TEXT NOT NULL UNIQUE,
+    key_ciphertext BLOB NOT NULL,
+    created_ms     INTEGER NOT NULL
+);
 """
 
 
@@ -97,6 +103,11 @@ def _user(row: tuple[object, ...]) -> User:
     return User(str(username), str(display_name), str(kind), str(institution),
                 None if wallet_id is None else str(wallet_id), str(public_key),
                 int(created_ms))  # type: ignore[call-overload]
+
+
+def _device_name(username: str) -> str:
+    """What a device key is sealed under: a sealed user key never opens as a device key."""
+    return f"{username}/device"
 
 
 def token_digest(token: str) -> bytes:
@@ -212,6 +223,44 @@ class Custody:
         if row is None:
             raise CustodyError(f"no user {username!r}")
         key = self._vault.open(username, bytes(row[0]))
+        assert key.public_key_hex == row[1], "sealed key does not match the stored public key"
+        return key
+
+    # -- the wallet app instance as a device ----------------------------------------------------
+
+    def device_public_key(self, username: str) -> str | None:
+        """The public key of the user's wallet app instance, if one was created."""
+        with self._lock:
+            row = self._db.execute("SELECT public_key FROM app_devices WHERE username = ?",
+                                   (username,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def create_device_key(self, username: str, created_ms: int | None = None) -> str:
+        """Give the user's app instance its own device key (sealed like the user's key, under
+        another name); its public key. CustodyError if it has one already."""
+        if self.user(username) is None:
+            raise CustodyError(f"no user {username!r}")
+        key = SigningKey.generate()
+        sealed = self._vault.seal(_device_name(username), key)
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO app_devices (username, public_key, key_ciphertext, "
+                    "created_ms) VALUES (?, ?, ?, ?)",
+                    (username, key.public_key_hex, sealed,
+                     now_ms() if created_ms is None else created_ms))
+            except sqlite3.IntegrityError:
+                raise CustodyError(f"{username!r} has a device key already") from None
+        return key.public_key_hex
+
+    def device_signing_key(self, username: str) -> SigningKey:
+        """The app instance's private key, opened for one signature; never keep or log it."""
+        with self._lock:
+            row = self._db.execute("SELECT key_ciphertext, public_key FROM app_devices "
+                                   "WHERE username = ?", (username,)).fetchone()
+        if row is None:
+            raise CustodyError(f"{username!r} has no device key")
+        key = self._vault.open(_device_name(username), bytes(row[0]))
         assert key.public_key_hex == row[1], "sealed key does not match the stored public key"
         return key
 

@@ -53,6 +53,9 @@ KIND_WORDS = {
 
 def explain(code: str, message: str) -> str:
     """A refusal in plain words: what the code means, then the ledger's detail."""
+    if code == "device_not_admitted":
+        # Certification says why: the product's certificate is revoked, suspended, expired...
+        return f"This app is not admitted as a certified device: {message}."
     if code == "wallet_frozen":
         # The ledger says which side is frozen.
         return f"Frozen wallet: {message}." if message else "A frozen wallet cannot send."

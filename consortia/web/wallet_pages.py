@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from consortia.custody.signer import sign_and_submit
+from consortia.custody.store import User
+from consortia.ledger.tx import DeviceCredential
+from consortia.modules.certification import queries as cfp
+from consortia.modules.certification.logic import effective_status
+from consortia.modules.certification.types import USABLE
 from consortia.modules.currency import queries
 from consortia.modules.currency.amounts import AmountError, parse_amount
 from consortia.modules.currency.types import (
@@ -23,7 +28,9 @@ from consortia.modules.currency.types import (
     MEMO_CHARS_MAX,
     WALLET_ID,
     Wallet,
+    WalletDevice,
 )
+from consortia.modules.currency.types import device_key_of as wallet_device_of
 from consortia.modules.governance import queries as governance
 from consortia.node.orderer import now_ms
 from consortia.web.access import (
@@ -181,7 +188,110 @@ def _wallet_context(request: Request, wallet: Wallet, role: str, before: int | N
         "history": _history(request, wallet, before),
         "memo_chars_max": MEMO_CHARS_MAX,
         "reasons": FREEZE_REASONS,
+        "app_device": _app_device(request, wallet) if role == "owner" else None,
     }
+
+
+# -- this app instance as a certified device ---------------------------------------------------
+
+class AppDevice(NamedTuple):
+    """The logged-in person's app instance: its device key, what the registry says of it, and
+    whether it may spend from the wallet."""
+
+    key: str | None  # None: no device key yet
+    certificate: str = ""  # registered under this certificate number ("" if not registered)
+    vendor: str = ""
+    model: str = ""
+    version: str = ""
+    status: str = ""  # the certificate's effective status now
+    credential: DeviceCredential | None = None  # when the vendor published it
+    bound: bool = False  # bound to this wallet
+    bound_elsewhere: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.status in USABLE
+
+    @property
+    def can_pay(self) -> bool:
+        return self.bound and self.credential is not None
+
+
+def _app_device(request: Request, wallet: Wallet) -> AppDevice:
+    user = current_user(request)
+    key = None if user is None else custody_of(request).device_public_key(user.username)
+    if key is None:
+        return AppDevice(None)
+    state = node_of(request).chain.state
+    binding = state.get(wallet_device_of(key), WalletDevice)
+    bound = binding is not None and binding.wallet_id == wallet.id
+    device = cfp.device(state, key)
+    if device is None:
+        return AppDevice(key, bound=bound, bound_elsewhere=binding is not None and not bound)
+    cert = cfp.certificate(state, device.certificate)
+    holder = cfp.vendor(state, device.vendor)
+    credential = None
+    if device.credential_signature and holder is not None:
+        credential = DeviceCredential(device_key=key, product_id=device.certificate,
+                                      model=device.model, version=device.version,
+                                      vendor_key=holder.key,
+                                      signature=device.credential_signature)
+    return AppDevice(key, device.certificate, device.vendor, device.model, device.version,
+                     "" if cert is None else effective_status(cert, now_ms()), credential,
+                     bound, binding is not None and not bound)
+
+
+async def _owner_form(request: Request) -> tuple[User, Wallet, dict[str, str]] | Response:
+    """The logged-in person, their wallet and the form of a POST, or the refusal."""
+    custody = custody_of(request)
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request)
+    try:
+        form = await read_form(request, custody.config.form_bytes_max)
+    except FormError as exc:
+        return render(request, "error.html", 400, title="Form refused", message=f"{exc}.")
+    if not csrf_ok(request, form):
+        return refused_form(request)
+    wallet = _own_wallet(request)
+    if wallet is None:
+        return forbidden(request, "Only a person with a wallet can do this.")
+    return user, wallet, form
+
+
+@router.post("/wallet/device/new")
+async def new_app_device(request: Request) -> Response:
+    """Create this app instance's device key: the vendor registers it next, then the owner
+    binds it to the wallet."""
+    found = await _owner_form(request)
+    if isinstance(found, Response):
+        return found
+    user, _, _ = found
+    custody = custody_of(request)
+    if custody.device_public_key(user.username) is None:
+        await asyncio.to_thread(custody.create_device_key, user.username)
+    return RedirectResponse("/wallet#app-device", status_code=303)
+
+
+@router.post("/wallet/device/bind")
+async def bind_app_device(request: Request) -> Response:
+    """The owner key lets this app instance spend from the wallet (currency.bind_device)."""
+    found = await _owner_form(request)
+    if isinstance(found, Response):
+        return found
+    user, wallet, _ = found
+    device = _app_device(request, wallet)
+    if device.key is None:
+        return _wallet_page(request, wallet, "owner", status_code=400,
+                            error="Create this app's device key first.")
+    outcome = await sign_and_submit(node_of(request), custody_of(request), user.username,
+                                    "currency.bind_device",
+                                    {"wallet_id": wallet.id, "device_key": device.key,
+                                     "label": "web wallet app"})
+    if not outcome.committed and outcome.code != "pending":
+        return _wallet_page(request, wallet, "owner", status_code=503,
+                            error=explain(outcome.code, outcome.message))
+    return RedirectResponse(f"/wallet?tx={outcome.tx_id}", status_code=303)
 
 
 def _viewer_role(request: Request, wallet: Wallet) -> str | None:
@@ -213,6 +323,9 @@ def _wallet_page(request: Request, wallet: Wallet, role: str, *, before: int | N
                  form: dict[str, str] | None = None) -> Response:
     context = _wallet_context(request, wallet, role, before)
     outcome = outcome_view(node_of(request), tx, session_key(request))
+    app_key = context["app_device"].key if context["app_device"] is not None else None
+    if outcome is None and app_key is not None:
+        outcome = outcome_view(node_of(request), tx, app_key)  # paid by this app instance
     extra = ""
     if outcome is not None and outcome.code == "daily_limit":
         extra = (f" You can still send {context['remaining_today']} "
@@ -255,7 +368,9 @@ async def transfer(request: Request) -> Response:
     to_wallet = form.get("to", "").strip().lower()
     amount_text = form.get("amount", "").strip()
     memo = form.get("memo", "").strip()
-    values = {"to": to_wallet, "amount": amount_text, "memo": memo}
+    by_device = form.get("sign_with") == "device"
+    values = {"to": to_wallet, "amount": amount_text, "memo": memo,
+              "sign_with": "device" if by_device else "wallet"}
     state = node_of(request).chain.state
     currency = queries.currency(state, wallet.currency)
     assert currency is not None, wallet.currency
@@ -277,12 +392,19 @@ async def transfer(request: Request) -> Response:
             parse_amount(amount_text, currency.exponent)
         except AmountError as exc:
             error = f"Amount: {exc}."
+    credential = None
+    if not error and by_device:
+        device = _app_device(request, wallet)
+        credential = device.credential
+        if not device.can_pay or credential is None:
+            error = ("This app cannot pay as a device yet: its vendor must register it with a "
+                     "credential and you must bind it to this wallet.")
     if error:
         return _wallet_page(request, wallet, "owner", status_code=400, error=error, form=values)
     payload: dict[str, Any] = {"from_wallet": wallet.id, "to_wallet": to_wallet,
                                "amount": amount_text, "memo": memo}
     outcome = await sign_and_submit(node_of(request), custody, user.username,
-                                    "currency.transfer", payload)
+                                    "currency.transfer", payload, device=credential)
     if not outcome.committed and outcome.code != "pending":
         return _wallet_page(request, wallet, "owner", status_code=503,
                             error=explain(outcome.code, outcome.message), form=values)

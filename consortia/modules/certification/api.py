@@ -49,8 +49,14 @@ def certificate_summary(cert: Certificate, time_ms: int) -> dict[str, Any]:
     return queries.view(cert, time_ms)
 
 
-def device_view(d: Device) -> dict[str, Any]:
+def device_view(d: Device, vendor_key: str | None = None) -> dict[str, Any]:
+    """A device; with the vendor's key and a registered credential signature, also the whole
+    credential the device attaches to its txs."""
     out: dict[str, Any] = msgspec.to_builtins(d)
+    if vendor_key is not None and d.credential_signature:
+        out["credential"] = {"device_key": d.device_key, "product_id": d.certificate,
+                             "model": d.model, "version": d.version, "vendor_key": vendor_key,
+                             "signature": d.credential_signature}
     return out
 
 
@@ -162,7 +168,8 @@ async def device(device_key: str, node: NodeDep) -> dict[str, Any]:
     found = queries.device(state, device_key[:REF_CHARS_MAX])
     if found is None:
         raise ApiError(404, "unknown_device", f"no device {device_key[:64]!r}")
-    out = device_view(found)
+    holder = queries.vendor(state, found.vendor)
+    out = device_view(found, None if holder is None else holder.key)
     cert = queries.certificate(state, found.certificate)
     status = None if cert is None else effective_status(cert, _head_ms(node))
     out["certificate_status"] = status

@@ -12,6 +12,7 @@ check below therefore reads the effective status, never ``cert.status`` alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -110,6 +111,7 @@ _NUMBER = re.compile(r"CFP-[0-9]{4}-[0-9]{6}")
 SEQUENCE_MAX = 999_999
 
 CREDENTIAL_DOMAIN = b"consortia/device/v1"
+CREDENTIALS_CACHED = 16_384  # credential signatures remembered as verified (< 10 MB)
 INSPECTION_DOMAIN = b"consortia/cfp/inspection/v1"
 _canonical = msgspec.msgpack.Encoder(order="sorted")
 
@@ -710,10 +712,28 @@ def register_device(ctx: Context, p: RegisterDevice) -> dict[str, Any]:
                        f"versions {', '.join(cert.versions)}"[:200])
     if ctx.has(device_key_of(p.device_key)):
         raise Rejected("device_exists", "this device key is already registered")
+    if p.signature:
+        vendor = ctx.get(vendor_key(cert.vendor), Vendor)
+        assert vendor is not None, cert.vendor
+        message = credential_message(p.device_key, cert.number, p.model, p.version, vendor.key)
+        if not _signature_ok(vendor.key, message, p.signature):
+            raise Rejected("bad_signature", "the credential signature does not verify with "
+                           f"the key of {cert.vendor}")
     ctx.put(device_key_of(p.device_key), Device(p.device_key, cert.number, p.model, p.version,
-                                                cert.vendor, ctx.time_ms))
+                                                cert.vendor, ctx.time_ms, p.signature))
     ctx.put(certificate_device_key(cert.number, p.device_key), p.device_key)
     return {"device": p.device_key, "certificate": cert.number}
+
+
+@functools.lru_cache(maxsize=CREDENTIALS_CACHED)
+def _signature_ok(key_hex: str, message: bytes, signature_hex: str) -> bool:
+    """Ed25519 check of a credential signature, remembered: a device sends many txs with the
+    same credential, and its signature need not be verified again for each (the answer is a
+    pure function of the arguments, so every node still decides the same)."""
+    try:
+        return verify(bytes.fromhex(key_hex), message, bytes.fromhex(signature_hex))
+    except ValueError:
+        return False
 
 
 def _not_admitted(reason: str) -> Rejected:
@@ -726,14 +746,9 @@ def admit_device(ctx: Context, credential: DeviceCredential) -> None:
     revocation stops every device of the product from the next tx on."""
     if credential.device_key != ctx.signer:
         raise _not_admitted("the tx is not signed by the credential's device key")
-    try:
-        vendor_public = bytes.fromhex(credential.vendor_key)
-        signature = bytes.fromhex(credential.signature)
-    except ValueError:
-        raise _not_admitted("vendor signature invalid") from None
     message = credential_message(credential.device_key, credential.product_id,
                                  credential.model, credential.version, credential.vendor_key)
-    if not verify(vendor_public, message, signature):
+    if not _signature_ok(credential.vendor_key, message, credential.signature):
         raise _not_admitted("vendor signature invalid")
     number = credential.product_id[:32]
     cert = certificate_of(ctx, number) if _NUMBER.fullmatch(number) else None

@@ -211,6 +211,9 @@ class Device(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     version: str
     vendor: str
     registered_ms: int
+    # The vendor's credential signature (logic.credential_message), when the registration
+    # carried it: the device then fetches its whole credential from the registry.
+    credential_signature: str = ""
 
 
 class Selection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -340,6 +343,9 @@ class RegisterDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     certificate: str  # number
     model: str
     version: str
+    # Optional: the device credential's signature by the holder's vendor key, checked and
+    # published so the device can fetch its credential (GET /v1/certification/devices/{key}).
+    signature: str = ""
 
 
 class SelectInspections(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,5 +1,6 @@
 """``consortia currency``: read currencies, supply, wallets and statements; issue, open wallets,
-distribute, collect, transfer, freeze.
+distribute, collect, transfer (by the owner key or a bound certified device), freeze, bind and
+unbind devices.
 
 Reads of a wallet are signed with ``--key`` (its owner, its operator bank or the regulator).
 Before a tx is sent, its amount is checked against the currency's exponent and the wallet is
@@ -13,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
 from consortia.crypto.keys import SigningKey
+from consortia.ledger.tx import DeviceCredential
 from consortia.modules.currency.amounts import AmountError, parse_amount
 from consortia.modules.currency.types import FREEZE_REASONS
 from consortia.sdk.client import Client
@@ -236,8 +239,47 @@ def unfreeze(wallet_id: str, reason: str = ReasonOption,
 def transfer(from_wallet: str, to_wallet: str, amount: str,
              key: Path = typer.Option(..., "--key", help="the sending wallet owner's key file"),
              memo: str = typer.Option("", "--memo", help="shown to both sides"),
+             device: bool = typer.Option(
+                 False, "--device", help="KEY is a certified device bound to the wallet: its "
+                 "credential is fetched from the registry and attached"),
              url: str = UrlOption) -> None:
     """Pay AMOUNT from FROM to TO; prints the tx id (its receipt: consortia receipt get)."""
-    _wallet_tx(url, key, from_wallet, amount, "transfer",
-               {"from_wallet": from_wallet, "to_wallet": to_wallet, "amount": amount,
-                "memo": memo})
+    payload = {"from_wallet": from_wallet, "to_wallet": to_wallet, "amount": amount,
+               "memo": memo}
+    if not device:
+        _wallet_tx(url, key, from_wallet, amount, "transfer", payload)
+        return
+    signer = load_key(key)
+
+    def run(client: Client) -> None:
+        found = client.get(f"/v1/certification/devices/{signer.public_key_hex}")
+        if "credential" not in found:
+            fail("no_credential: the registry has no vendor-signed credential for this device")
+        credential = msgspec.convert(found["credential"], DeviceCredential)
+        result, receipt = client.send(signer, "currency.transfer", payload, device=credential)
+        if result["status"] != "accepted":
+            fail(f"rejected: {result['code']}: {result['message']} (tx {receipt['tx_id']})")
+        print(receipt["tx_id"])
+
+    _call(url, signer, run)
+
+
+@app.command("bind-device")
+def bind_device(wallet_id: str, device_key: str,
+                key: Path = typer.Option(..., "--key", help="the wallet owner's key file"),
+                label: str = typer.Option("", "--label", help="e.g. 'phone' or 'till 2'"),
+                url: str = UrlOption) -> None:
+    """Let a certified device (wallet app, terminal) with public key DEVICE_KEY spend from the
+    wallet; its txs carry its credential and stop when its product's certificate does."""
+    _wallet_tx(url, key, wallet_id, None, "bind_device",
+               {"wallet_id": wallet_id, "device_key": device_key, "label": label})
+
+
+@app.command("unbind-device")
+def unbind_device(wallet_id: str, device_key: str,
+                  key: Path = typer.Option(..., "--key",
+                                           help="the owner's or the operator bank's key file"),
+                  url: str = UrlOption) -> None:
+    """The device may no longer spend from the wallet (a lost phone, a retired terminal)."""
+    _wallet_tx(url, key, wallet_id, None, "unbind_device",
+               {"wallet_id": wallet_id, "device_key": device_key})

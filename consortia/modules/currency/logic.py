@@ -25,6 +25,7 @@ from consortia.ledger.tx import Tx
 from consortia.modules.currency.amounts import AMOUNT_MINOR_MAX, AmountError, parse_amount
 from consortia.modules.currency.types import (
     ACTIVE,
+    DEVICES_PER_WALLET_MAX,
     FREEZE_REASONS,
     FROZEN,
     HOLDERS,
@@ -33,6 +34,7 @@ from consortia.modules.currency.types import (
     TIER_ID,
     WALLET_ID,
     AddCurrency,
+    BindDevice,
     Collect,
     Currency,
     Distribute,
@@ -47,14 +49,18 @@ from consortia.modules.currency.types import (
     Supply,
     Tier,
     Transfer,
+    UnbindDevice,
     Unfreeze,
     Wallet,
+    WalletDevice,
     currency_key,
+    device_key_of,
     entry_key,
     owner_index_key,
     reserve_key,
     supply_key,
     tier_key,
+    wallet_device_key,
     wallet_key,
 )
 from consortia.modules.governance.logic import active_member_of
@@ -343,10 +349,56 @@ def unfreeze(ctx: Context, p: Unfreeze) -> dict[str, Any]:
 
 # -- wallet owners ------------------------------------------------------------------------------
 
+def _check_spender(ctx: Context, wallet: Wallet) -> None:
+    """The owner key spends, or a device bound to the wallet whose tx carries its own
+    credential (the executor has admitted that credential before the action runs)."""
+    if ctx.signer == wallet.owner_key:
+        return
+    binding = ctx.get(device_key_of(ctx.signer), WalletDevice)
+    if binding is not None and binding.wallet_id == wallet.id:
+        if ctx.device is None or ctx.device.device_key != ctx.signer:
+            raise Rejected("device_credential_required",
+                           "a device spends only with its certified device credential")
+        return
+    raise Rejected("not_owner", "only the wallet's owner key, or a device bound to the "
+                   "wallet, may spend from it")
+
+
+def bind_device(ctx: Context, p: BindDevice) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    if ctx.signer != wallet.owner_key:
+        raise Rejected("not_owner", "only the wallet's owner binds devices to it")
+    if not _KEY.fullmatch(p.device_key) or p.device_key == wallet.owner_key:
+        raise Rejected("bad_device", "device_key is 64 lower-case hex characters, not the "
+                       "owner key")
+    if len(p.label) > LABEL_CHARS_MAX:
+        raise Rejected("bad_label", f"label is at most {LABEL_CHARS_MAX} characters")
+    if ctx.has(device_key_of(p.device_key)):
+        raise Rejected("device_bound", "this device is already bound to a wallet")
+    if len(ctx.keys(wallet_device_key(wallet.id, ""))) >= DEVICES_PER_WALLET_MAX:
+        raise Rejected("too_many_devices",
+                       f"a wallet has at most {DEVICES_PER_WALLET_MAX} devices; unbind one")
+    ctx.put(device_key_of(p.device_key),
+            WalletDevice(p.device_key, wallet.id, p.label, ctx.time_ms))
+    ctx.put(wallet_device_key(wallet.id, p.device_key), p.device_key)
+    return {}
+
+
+def unbind_device(ctx: Context, p: UnbindDevice) -> dict[str, Any]:
+    wallet = _wallet(ctx, p.wallet_id)
+    if ctx.signer != wallet.owner_key:
+        _operator_of(ctx, wallet)
+    binding = ctx.get(device_key_of(p.device_key), WalletDevice)
+    if binding is None or binding.wallet_id != wallet.id:
+        raise Rejected("unknown_device", "that device is not bound to this wallet")
+    ctx.delete(device_key_of(p.device_key))
+    ctx.delete(wallet_device_key(wallet.id, p.device_key))
+    return {}
+
+
 def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
     sender = _wallet(ctx, p.from_wallet)
-    if ctx.signer != sender.owner_key:
-        raise Rejected("not_owner", "only the wallet's owner key may spend from it")
+    _check_spender(ctx, sender)
     if p.to_wallet == p.from_wallet:
         raise Rejected("same_wallet", "a transfer needs two different wallets")
     if len(p.memo) > MEMO_CHARS_MAX:
@@ -429,6 +481,8 @@ class CurrencyModule:
         "freeze": Action(Freeze, freeze),
         "unfreeze": Action(Unfreeze, unfreeze),
         "transfer": Action(Transfer, transfer),
+        "bind_device": Action(BindDevice, bind_device),
+        "unbind_device": Action(UnbindDevice, unbind_device),
     }
 
     def init_genesis(self, ctx: Context, genesis: Genesis) -> None:

@@ -21,9 +21,12 @@ from consortia.modules.currency.types import (
     Supply,
     Tier,
     Wallet,
+    WalletDevice,
     currency_key,
+    device_key_of,
     reserve_key,
     supply_key,
+    wallet_device_key,
     wallet_key,
 )
 from consortia.modules.governance.logic import active_member_of
@@ -55,6 +58,18 @@ def reserves(state: State, code: str) -> list[Reserve]:
 
 def wallet(state: Reader, wallet_id: str) -> Wallet | None:
     return state.get(wallet_key(wallet_id), Wallet)
+
+
+def devices_of(state: Reader, wallet_id: str) -> list[WalletDevice]:
+    """The devices bound to a wallet (at most DEVICES_PER_WALLET_MAX), in key order."""
+    out = []
+    for key in state.keys(wallet_device_key(wallet_id, "")):
+        device_key = state.get(key, str)
+        binding = None if device_key is None else state.get(device_key_of(device_key),
+                                                            WalletDevice)
+        if binding is not None:
+            out.append(binding)
+    return out
 
 
 def wallets_of_owner(state: State, owner_key: str) -> list[Wallet]:
@@ -147,6 +162,8 @@ def wallet_view(state: Reader, w: Wallet) -> dict[str, Any]:
         "balance": format_amount(w.balance_minor, exp), "balance_minor": w.balance_minor,
         "status": w.status, "freeze_reason": w.freeze_reason, "opened_ms": w.opened_ms,
         "entries": w.entries,
+        "devices": [{"device_key": d.device_key, "label": d.label, "bound_ms": d.bound_ms}
+                    for d in devices_of(state, w.id)],
     }
 
 

@@ -17,6 +17,7 @@ FREEZE_REASONS = ("court_order", "suspected_fraud", "kyc_review", "customer_requ
                   "sanctions", "other")
 MEMO_CHARS_MAX = 140
 LABEL_CHARS_MAX = 100
+DEVICES_PER_WALLET_MAX = 8  # app instances and terminals bound to one wallet
 
 PREFIX = "currency/"
 
@@ -43,6 +44,16 @@ def supply_key(code: str) -> str:
 
 def wallet_key(wallet_id: str) -> str:
     return f"currency/wallet/{wallet_id}"
+
+
+def device_key_of(device_key: str) -> str:
+    """A device key bound to a wallet -> its binding."""
+    return f"currency/device/{device_key}"
+
+
+def wallet_device_key(wallet_id: str, device_key: str) -> str:
+    """The devices bound to a wallet, in key order."""
+    return f"currency/wallet_device/{wallet_id}/{device_key}"
 
 
 def owner_index_key(owner_key: str, wallet_id: str) -> str:
@@ -210,3 +221,27 @@ class Transfer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     to_wallet: str
     amount: str
     memo: str = ""
+
+
+class BindDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Wallet owner: let a certified device (a wallet app instance, a merchant's terminal)
+    spend from the wallet. Its txs must carry the device's credential, which certification
+    admits only while the product's certificate is valid."""
+
+    wallet_id: str
+    device_key: str
+    label: str = ""
+
+
+class UnbindDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Wallet owner or its operator bank (a lost phone): the device may no longer spend."""
+
+    wallet_id: str
+    device_key: str
+
+
+class WalletDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    device_key: str
+    wallet_id: str
+    label: str
+    bound_ms: int

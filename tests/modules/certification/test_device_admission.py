@@ -157,3 +157,33 @@ def test_a_device_of_one_product_cannot_claim_another(ledger: Ledger, product: s
     credential = ledger.credential("dev1", other)
     result = ledger.refused("dev1", "notary.attest", {"digest": "6" * 64}, device=credential)
     assert result.message == f"unknown device for {other}"
+
+
+def test_a_registration_may_publish_the_vendor_signed_credential(
+        ledger: Ledger, product: str) -> None:
+    credential = ledger.credential("dev1", product)
+    ledger.ok("acme", "certification.register_device",
+              {"device_key": public("dev1"), "certificate": product, "model": "SP-100",
+               "version": "1.0.0", "signature": credential.signature})
+    device = queries.device(ledger.chain.state, public("dev1"))
+    assert device is not None and device.credential_signature == credential.signature
+    assert ledger.device_attest("dev1", credential, 1).accepted
+
+
+@pytest.mark.parametrize("signature", ["00" * 64, "zz", "ab" * 10])
+def test_a_registration_with_a_bad_credential_signature_is_refused(
+        ledger: Ledger, product: str, signature: str) -> None:
+    result = ledger.refused("acme", "certification.register_device",
+                            {"device_key": public("dev1"), "certificate": product,
+                             "model": "SP-100", "version": "1.0.0", "signature": signature})
+    assert result.code == "bad_signature"
+
+
+def test_a_credential_signed_for_another_version_is_refused_at_registration(
+        ledger: Ledger, product: str) -> None:
+    other = ledger.credential("dev1", product, version="9.9.9")
+    result = ledger.refused("acme", "certification.register_device",
+                            {"device_key": public("dev1"), "certificate": product,
+                             "model": "SP-100", "version": "1.0.0",
+                             "signature": other.signature})
+    assert result.code == "bad_signature"
