@@ -261,3 +261,20 @@ class Client:
         return self.send(key, "currency.transfer",
                          {"from_wallet": from_wallet, "to_wallet": to_wallet, "amount": amount,
                           "memo": memo}, **kw)
+
+    # -- devices ---------------------------------------------------------------------------
+
+    def device_credential(self, device_key: str) -> DeviceCredential:
+        """A registered device's vendor-signed credential, from the registry; ConsortiaError
+        ``no_credential`` when the vendor registered it without one."""
+        found = self.get(f"/v1/certification/devices/{device_key}")
+        if "credential" not in found:
+            raise ConsortiaError(404, "no_credential",
+                                 "the registry has no vendor-signed credential for this device")
+        return msgspec.convert(found["credential"], DeviceCredential)
+
+    def bind_device(self, owner: SigningKey, wallet_id: str, device_key: str,
+                    label: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+        """Let the certified device ``device_key`` spend from the wallet ``owner`` owns."""
+        return self.send(owner, "currency.bind_device",
+                         {"wallet_id": wallet_id, "device_key": device_key, "label": label})

@@ -14,14 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
 from consortia.crypto.keys import SigningKey
-from consortia.ledger.tx import DeviceCredential
 from consortia.modules.currency.amounts import AmountError, parse_amount
 from consortia.modules.currency.types import FREEZE_REASONS
 from consortia.sdk.client import Client
@@ -252,10 +250,7 @@ def transfer(from_wallet: str, to_wallet: str, amount: str,
     signer = load_key(key)
 
     def run(client: Client) -> None:
-        found = client.get(f"/v1/certification/devices/{signer.public_key_hex}")
-        if "credential" not in found:
-            fail("no_credential: the registry has no vendor-signed credential for this device")
-        credential = msgspec.convert(found["credential"], DeviceCredential)
+        credential = client.device_credential(signer.public_key_hex)
         result, receipt = client.send(signer, "currency.transfer", payload, device=credential)
         if result["status"] != "accepted":
             fail(f"rejected: {result['code']}: {result['message']} (tx {receipt['tx_id']})")
