@@ -16,8 +16,9 @@ def default_modules() -> list[Module]:
     from consortia.modules.currency.logic import module as currency
     from consortia.modules.governance.logic import module as governance
     from consortia.modules.notary.logic import module as notary
+    from consortia.modules.payments.logic import module as payments
 
-    return [governance, certification, currency, notary]
+    return [governance, certification, currency, notary, payments]
 
 
 def module_routers() -> list[APIRouter]:

@@ -48,6 +48,10 @@ KIND_WORDS = {
     "collect": "Returned to the bank",
     "transfer_in": "Received",
     "transfer_out": "Sent",
+    "payment_out": "Paid a merchant",
+    "payment_in": "Payment received",
+    "refund_out": "Refunded",
+    "refund_in": "Refund received",
 }
 
 

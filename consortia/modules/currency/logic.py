@@ -102,6 +102,11 @@ def _wallet(ctx: Reader, wallet_id: str) -> Wallet:
     return wallet
 
 
+def existing_wallet(ctx: Reader, wallet_id: str) -> Wallet:
+    """The wallet, or ``Rejected("unknown_wallet")`` (for other modules' actions)."""
+    return _wallet(ctx, wallet_id)
+
+
 def _member(ctx: Context, role: str, *also: str) -> Member:
     member = active_member_of(ctx, ctx.signer)
     if member is None or member.role not in (role, *also):
@@ -349,7 +354,7 @@ def unfreeze(ctx: Context, p: Unfreeze) -> dict[str, Any]:
 
 # -- wallet owners ------------------------------------------------------------------------------
 
-def _check_spender(ctx: Context, wallet: Wallet) -> None:
+def check_spender(ctx: Context, wallet: Wallet) -> None:
     """The owner key spends, or a device bound to the wallet whose tx carries its own
     credential (the executor has admitted that credential before the action runs)."""
     if ctx.signer == wallet.owner_key:
@@ -396,20 +401,23 @@ def unbind_device(ctx: Context, p: UnbindDevice) -> dict[str, Any]:
     return {}
 
 
-def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
-    sender = _wallet(ctx, p.from_wallet)
-    _check_spender(ctx, sender)
-    if p.to_wallet == p.from_wallet:
+def move(ctx: Context, sender: Wallet, receiver_id: str, amount_text: str, memo: str, *,
+         out_kind: str = "transfer_out", in_kind: str = "transfer_in") -> int:
+    """Move ``amount_text`` from ``sender`` to wallet ``receiver_id`` under every rule of a
+    transfer (same currency, not frozen, tier limits, funds, the receiver's cap) and post both
+    statement entries; the amount in minor units. The caller checks who signed
+    (``check_spender``); the payments module moves money for payments and refunds with this."""
+    if receiver_id == sender.id:
         raise Rejected("same_wallet", "a transfer needs two different wallets")
-    if len(p.memo) > MEMO_CHARS_MAX:
+    if len(memo) > MEMO_CHARS_MAX:
         raise Rejected("bad_memo", f"memo is at most {MEMO_CHARS_MAX} characters")
-    receiver = _wallet(ctx, p.to_wallet)
+    receiver = _wallet(ctx, receiver_id)
     if receiver.currency != sender.currency:
         raise Rejected("currency_mismatch", "both wallets must hold the same currency")
     if sender.status == FROZEN:
         raise Rejected("wallet_frozen", "a frozen wallet cannot send")
     currency = _currency(ctx, sender.currency)
-    amount = _amount(p.amount, currency)
+    amount = _amount(amount_text, currency)
     tier = _tier(ctx, sender.currency, sender.tier)
     if amount > tier.payment_max_minor:
         raise Rejected("payment_limit", "the amount is over the wallet tier's per-payment limit")
@@ -420,9 +428,16 @@ def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
     if sender.balance_minor < amount:
         raise Rejected("insufficient_funds", "the wallet holds less than that")
     _check_can_receive(ctx, receiver, amount, known=tier)
-    _post(ctx, sender, "transfer_out", -amount, receiver.id, p.memo, day=day,
+    _post(ctx, sender, out_kind, -amount, receiver.id, memo, day=day,
           spent_today_minor=spent + amount)
-    _post(ctx, receiver, "transfer_in", amount, sender.id, p.memo)
+    _post(ctx, receiver, in_kind, amount, sender.id, memo)
+    return amount
+
+
+def transfer(ctx: Context, p: Transfer) -> dict[str, Any]:
+    sender = _wallet(ctx, p.from_wallet)
+    check_spender(ctx, sender)
+    move(ctx, sender, p.to_wallet, p.amount, p.memo)
     return {}
 
 

@@ -126,7 +126,7 @@ class Entry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wallet: str
     seq: int
     tx_id: str
-    kind: str  # distribute, collect, transfer_in, transfer_out
+    kind: str  # distribute, collect, transfer_in/out, payment_in/out, refund_in/out
     amount_minor: int  # signed: + credit, - debit
     balance_minor: int  # running balance after this entry
     counterparty: str  # a wallet id, or "reserve:<bank>"

@@ -1,0 +1,1 @@
+"""Payments: merchants, terminals, orders (dynamic QR), payments and refunds."""
