@@ -26,5 +26,6 @@ def module_routers() -> list[APIRouter]:
     from consortia.modules.currency.api import router as currency
     from consortia.modules.governance.api import router as governance
     from consortia.modules.notary.api import router as notary
+    from consortia.modules.payments.api import router as payments
 
-    return [governance, certification, currency, notary]
+    return [governance, certification, currency, notary, payments]

@@ -1,0 +1,129 @@
+"""HTTP routes of the payments module (reads; changes are signed txs sent to /v1/tx).
+
+A merchant's public face (name, city, category, currency: what its QR code says anyway) is
+public. Its orders, payments, terminals and totals are its books: the request must be signed
+(``consortia.api.auth``) by the merchant's settlement-wallet owner, one of its terminals, its
+operator bank, the payment network or the regulator (401 without a caller, 403 otherwise). A
+payment is also visible to the payer's wallet owner and operator bank.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from consortia.api.auth import require_caller
+from consortia.api.deps import get_node
+from consortia.api.errors import ApiError
+from consortia.ledger.state import Reader
+from consortia.modules.currency.amounts import format_amount
+from consortia.modules.currency.types import Wallet, wallet_key
+from consortia.modules.governance.logic import active_member_of
+from consortia.modules.payments import queries
+from consortia.modules.payments.types import Merchant
+from consortia.node.node import Node
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+NodeDep = Annotated[Node, Depends(get_node)]
+CallerDep = Annotated[str, Depends(require_caller)]
+TIME_MS_MAX = 2**53
+
+
+def _merchant(state: Reader, merchant_id: str) -> Merchant:
+    found = queries.merchant(state, merchant_id)
+    if found is None:
+        raise ApiError(404, "unknown_merchant", f"no merchant {merchant_id[:40]!r}")
+    return found
+
+
+def _books(state: Reader, merchant_id: str, caller: str) -> Merchant:
+    found = _merchant(state, merchant_id)
+    if not queries.may_see_merchant_books(state, found, caller):
+        raise ApiError(403, "not_allowed", "a merchant's books are for the merchant, its "
+                       "terminals, its bank, the payment network and the regulator")
+    return found
+
+
+def _head_ms(node: Node) -> int:
+    return node.chain.head.time_ms
+
+
+@router.get("/merchants/{merchant_id}", summary="A merchant's public face (what its QR says)")
+async def merchant(merchant_id: str, node: NodeDep) -> dict[str, Any]:
+    return queries.merchant_view(_merchant(node.chain.state, merchant_id))
+
+
+@router.get("/merchants/{merchant_id}/terminals", summary="A merchant's certified terminals")
+async def terminals(merchant_id: str, node: NodeDep, caller: CallerDep) -> dict[str, Any]:
+    state = node.chain.state
+    found = _books(state, merchant_id, caller)
+    return {"merchant_id": found.id, "terminals": [
+        {"device_key": t.device_key, "label": t.label, "certificate": t.certificate,
+         "added_ms": t.added_ms} for t in queries.terminals(state, found.id)]}
+
+
+@router.get("/merchants/{merchant_id}/orders/{order_id}", summary="An order and its status "
+            "(open, paid, cancelled, expired at the latest block time)")
+async def order(merchant_id: str, order_id: str, node: NodeDep,
+                caller: CallerDep) -> dict[str, Any]:
+    state = node.chain.state
+    found = _books(state, merchant_id, caller)
+    o = queries.order(state, found.id, order_id)
+    if o is None:
+        raise ApiError(404, "unknown_order", f"{found.id} has no order {order_id[:25]!r}")
+    return queries.order_view(o, queries.exponent_of(state, o.currency), _head_ms(node))
+
+
+@router.get("/merchants/{merchant_id}/payments", summary="A merchant's payments, newest first "
+            "(paged: pass next_before back as before)")
+async def payments(merchant_id: str, node: NodeDep, caller: CallerDep,
+                   since_ms: Annotated[int, Query(ge=0, le=TIME_MS_MAX)] = 0,
+                   before: Annotated[str, Query(max_length=80)] = "",
+                   limit: Annotated[int, Query(ge=1)] = 50) -> dict[str, Any]:
+    state = node.chain.state
+    found = _books(state, merchant_id, caller)
+    exponent = queries.exponent_of(state, found.currency)
+    limit = min(limit, node.config.page_size_max, queries.PAYMENTS_LIMIT_MAX)
+    listed = queries.payments_of(state, found.id, since_ms=since_ms, before=before,
+                                 limit=limit)
+    return {"merchant_id": found.id, "currency": found.currency,
+            "payments": [queries.payment_view(p, exponent) for _, p in listed],
+            "next_before": listed[-1][0] if len(listed) == limit else None}
+
+
+@router.get("/merchants/{merchant_id}/totals", summary="Payments taken in one day, refunds, "
+            "net")
+async def totals(merchant_id: str, node: NodeDep, caller: CallerDep,
+                 day_start_ms: Annotated[int, Query(ge=0, le=TIME_MS_MAX)]) -> dict[str, Any]:
+    state = node.chain.state
+    found = _books(state, merchant_id, caller)
+    exponent = queries.exponent_of(state, found.currency)
+    t = queries.day_totals(state, found.id, day_start_ms)
+    return {"merchant_id": found.id, "currency": found.currency, "day_start_ms": day_start_ms,
+            "payments": t.payments, "paid": format_amount(t.paid_minor, exponent),
+            "refunded": format_amount(t.refunded_minor, exponent),
+            "net": format_amount(t.net_minor, exponent), "paid_minor": t.paid_minor,
+            "refunded_minor": t.refunded_minor, "net_minor": t.net_minor}
+
+
+@router.get("/payments/{payment_id}", summary="A payment with its refunds (the merchant's "
+            "books, and the payer)")
+async def payment(payment_id: str, node: NodeDep, caller: CallerDep) -> dict[str, Any]:
+    state = node.chain.state
+    found = queries.payment(state, payment_id)
+    if found is None:
+        raise ApiError(404, "unknown_payment", f"no payment {payment_id[:64]!r}")
+    merchant_ = _merchant(state, found.merchant_id)
+    payer = state.get(wallet_key(found.payer_wallet), Wallet)
+    member = active_member_of(state, caller)
+    payer_side = payer is not None and (payer.owner_key == caller or (
+        member is not None and member.id == payer.operator))
+    if not payer_side and not queries.may_see_merchant_books(state, merchant_, caller):
+        raise ApiError(403, "not_allowed", "a payment is for its payer and the merchant's books")
+    exponent = queries.exponent_of(state, found.currency)
+    out = queries.payment_view(found, exponent)
+    out["refund_list"] = [{"id": r.id, "amount": format_amount(r.amount_minor, exponent),
+                           "amount_minor": r.amount_minor, "reason": r.reason,
+                           "time_ms": r.time_ms} for r in queries.refunds(state, found.id)]
+    return out

@@ -1,0 +1,99 @@
+"""The payments read API over real HTTP: a merchant's public face, its books for the merchant,
+its bank, the network and the regulator only, and a payment for its payer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from consortia.crypto.keys import SigningKey
+from consortia.demo.consortium import member_key, run_demo, wallet_owner_key
+from tests.api.currency.support import signed_get
+from tests.api.support import loopback, serving
+
+
+@dataclass
+class Books:
+    url: str
+    keys: dict[str, SigningKey]
+    payment_id: str
+    day_start_ms: int
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
+    data_dir = tmp_path_factory.mktemp("payments-api") / "node"
+    with serving(data_dir) as running, running.client() as client:
+        run_demo(client, data_dir)
+        keys = {m: member_key(data_dir, m) for m in ("lotus", "meridian", "harbor", "fro")}
+        keys.update({w: wallet_owner_key(data_dir, w) for w in ("teahouse", "alice", "bob")})
+        result, _ = client.send(keys["lotus"], "payments.onboard_merchant", {
+            "merchant_id": "jade-teahouse", "name": "Jade Teahouse", "city": "Lantau",
+            "country": "HK", "mcc": "5814", "wallet_id": "teahouse"})
+        assert result["status"] == "accepted", result
+        result, _ = client.send(keys["teahouse"], "payments.create_order", {
+            "merchant_id": "jade-teahouse", "order_id": "T-1001", "amount": "18.80"})
+        assert result["status"] == "accepted", result
+        result, receipt = client.send(keys["alice"], "payments.pay", {
+            "merchant_id": "jade-teahouse", "from_wallet": "alice", "amount": "18.80",
+            "order_id": "T-1001"})
+        assert result["status"] == "accepted", result
+        payment_id = receipt["tx_id"]
+        result, _ = client.send(keys["teahouse"], "payments.refund", {
+            "payment_id": payment_id, "amount": "3.80", "reason": "no sugar"})
+        assert result["status"] == "accepted", result
+        time_ms = client.get(f"/v1/payments/merchants/jade-teahouse")["onboarded_ms"]
+        yield Books(running.url, keys, payment_id, time_ms // 86_400_000 * 86_400_000)
+
+
+@pytest.fixture
+def http(books: Books) -> Iterator[httpx.Client]:
+    with loopback(books.url) as client:
+        yield client
+
+
+def test_a_merchant_public_face_is_public(http: httpx.Client) -> None:
+    shown = http.get("/v1/payments/merchants/jade-teahouse").json()
+    assert shown == {**shown, "name": "Jade Teahouse", "city": "Lantau", "mcc": "5814",
+                     "currency": "CNY", "status": "active"}
+    assert "wallet_id" not in shown
+    missing = http.get("/v1/payments/merchants/nobody-here")
+    assert (missing.status_code, missing.json()["code"]) == (404, "unknown_merchant")
+
+
+@pytest.mark.parametrize("reader", ["teahouse", "meridian", "lotus", "fro"])
+def test_the_books_for_those_allowed(http: httpx.Client, books: Books, reader: str) -> None:
+    key = books.keys[reader]
+    order = signed_get(http, key, "/v1/payments/merchants/jade-teahouse/orders/T-1001").json()
+    assert (order["status"], order["amount"], order["payment_id"]) == (
+        "paid", "18.80", books.payment_id)
+    listed = signed_get(http, key, "/v1/payments/merchants/jade-teahouse/payments").json()
+    assert [(p["id"], p["amount"], p["refunded"]) for p in listed["payments"]] == [
+        (books.payment_id, "18.80", "3.80")]
+    totals = signed_get(http, key, "/v1/payments/merchants/jade-teahouse/totals",
+                        {"day_start_ms": books.day_start_ms}).json()
+    assert (totals["payments"], totals["paid"], totals["refunded"], totals["net"]) == (
+        1, "18.80", "3.80", "15.00")
+
+
+@pytest.mark.parametrize(("reader", "status"), [(None, 401), ("bob", 403), ("harbor", 403)])
+def test_the_books_are_closed_to_others(http: httpx.Client, books: Books, reader: str | None,
+                                        status: int) -> None:
+    key = None if reader is None else books.keys[reader]
+    for path in ("/v1/payments/merchants/jade-teahouse/orders/T-1001",
+                 "/v1/payments/merchants/jade-teahouse/payments",
+                 "/v1/payments/merchants/jade-teahouse/terminals"):
+        assert signed_get(http, key, path).status_code == status, path
+
+
+def test_a_payment_is_seen_by_its_payer_and_its_refunds_listed(http: httpx.Client,
+                                                               books: Books) -> None:
+    path = f"/v1/payments/payments/{books.payment_id}"
+    shown = signed_get(http, books.keys["alice"], path).json()
+    assert (shown["payer_wallet"], shown["refunded"]) == ("alice", "3.80")
+    assert [(r["amount"], r["reason"]) for r in shown["refund_list"]] == [("3.80", "no sugar")]
+    assert signed_get(http, books.keys["harbor"], path).status_code == 200  # alice's bank
+    assert signed_get(http, books.keys["bob"], path).status_code == 403
