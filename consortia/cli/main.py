@@ -31,10 +31,12 @@ def _register_module_clis() -> None:
     from consortia.modules.certification.cli import app as certification_app
     from consortia.modules.currency.cli import app as currency_app
     from consortia.modules.governance.cli import app as governance_app
+    from consortia.qr.cli import app as qr_app
 
     app.add_typer(governance_app, name="gov")
     app.add_typer(currency_app, name="currency")
     app.add_typer(certification_app, name="cfp")
+    app.add_typer(qr_app, name="qr")
 
 
 _register_module_clis()

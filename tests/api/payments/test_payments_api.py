@@ -45,7 +45,7 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
         result, _ = client.send(keys["teahouse"], "payments.refund", {
             "payment_id": payment_id, "amount": "3.80", "reason": "no sugar"})
         assert result["status"] == "accepted", result
-        time_ms = client.get(f"/v1/payments/merchants/jade-teahouse")["onboarded_ms"]
+        time_ms = client.get("/v1/payments/merchants/jade-teahouse")["onboarded_ms"]
         yield Books(running.url, keys, payment_id, time_ms // 86_400_000 * 86_400_000)
 
 
