@@ -28,9 +28,17 @@ from consortia.modules.certification.logic import effective_status
 from consortia.modules.certification.types import USABLE
 from consortia.modules.currency.amounts import AmountError, parse_amount
 from consortia.modules.currency.logic import check_spender, existing_wallet, move
-from consortia.modules.currency.types import Currency, Wallet, currency_key, wallet_key
+from consortia.modules.currency.types import (
+    Currency,
+    Wallet,
+    WalletDevice,
+    currency_key,
+    wallet_key,
+)
+from consortia.modules.currency.types import device_key_of as wallet_device_key_of
 from consortia.modules.governance.logic import active_member_of
 from consortia.modules.governance.types import Member
+from consortia.modules.payments.codes import CPM_TTL_MS_MAX, cpm_signature_ok, read_cpm
 from consortia.modules.payments.types import (
     ACTIVE,
     CANCELLED,
@@ -54,6 +62,7 @@ from consortia.modules.payments.types import (
     TERMINAL_PRODUCT_TYPES,
     AddTerminal,
     CancelOrder,
+    ChargeCpm,
     CreateOrder,
     Merchant,
     OnboardMerchant,
@@ -65,6 +74,7 @@ from consortia.modules.payments.types import (
     RemoveTerminal,
     SetMerchantStatus,
     Terminal,
+    cpm_used_key,
     merchant_by_wallet_key,
     merchant_key,
     merchant_payment_key,
@@ -74,8 +84,10 @@ from consortia.modules.payments.types import (
     refund_key,
     terminal_key,
 )
+from consortia.qr import QrError
 
 OWNER = "owner"
+CPM_CHARS_MAX = 1_024  # a Consortia payment code is about 300 characters
 TERMINAL = "terminal"
 
 
@@ -261,17 +273,17 @@ def _order(ctx: Reader, merchant: Merchant, order_id: str) -> Order:
 
 # -- paying and refunding -----------------------------------------------------------------------
 
-def pay(ctx: Context, p: Pay) -> dict[str, Any]:
-    merchant = _merchant(ctx, p.merchant_id)
-    payer = existing_wallet(ctx, p.from_wallet)
-    check_spender(ctx, payer)
+def _take_payment(ctx: Context, merchant: Merchant, payer: Wallet, amount_text: str,
+                  order_id: str, memo: str, via: str) -> dict[str, Any]:
+    """Move the payment into the merchant's wallet (for an open order, once, at its exact
+    amount) and record it; the caller has checked who may spend from ``payer``."""
     if merchant.status != ACTIVE:
         raise Rejected("merchant_suspended", f"merchant {merchant.id} is suspended")
     currency = _currency(ctx, merchant.currency)
-    amount = _amount(p.amount, currency)
+    amount = _amount(amount_text, currency)
     order = None
-    if p.order_id:
-        order = _order(ctx, merchant, p.order_id)
+    if order_id:
+        order = _order(ctx, merchant, order_id)
         status = order_status(order, ctx.time_ms)
         if status == PAID:
             raise Rejected("order_paid", f"order {order.order_id} is paid already")
@@ -279,18 +291,69 @@ def pay(ctx: Context, p: Pay) -> dict[str, Any]:
             raise Rejected(f"order_{status}", f"order {order.order_id} is {status}")
         if amount != order.amount_minor:
             raise Rejected("amount_mismatch", "the amount differs from the order's")
-    memo = p.memo or (f"{merchant.name} order {p.order_id}" if p.order_id else merchant.name)
-    move(ctx, payer, merchant.wallet_id, p.amount, memo[:140], out_kind=PAYMENT_OUT,
+    memo = memo or (f"{merchant.name} order {order_id}" if order_id else merchant.name)
+    move(ctx, payer, merchant.wallet_id, amount_text, memo[:140], out_kind=PAYMENT_OUT,
          in_kind=PAYMENT_IN)
     payment_id = ctx.tx_id.hex()
     ctx.put(payment_key(payment_id), Payment(payment_id, merchant.id, payer.id, amount,
                                              merchant.currency, ctx.time_ms, ctx.height,
-                                             p.order_id))
+                                             order_id, via))
     ctx.put(merchant_payment_key(merchant.id, ctx.time_ms, payment_id), payment_id)
     if order is not None:
         ctx.put(order_key(merchant.id, order.order_id),
                 msgspec.structs.replace(order, status=PAID, payment_id=payment_id))
     return {"payment": payment_id}
+
+
+def pay(ctx: Context, p: Pay) -> dict[str, Any]:
+    merchant = _merchant(ctx, p.merchant_id)
+    payer = existing_wallet(ctx, p.from_wallet)
+    check_spender(ctx, payer)
+    return _take_payment(ctx, merchant, payer, p.amount, p.order_id, p.memo, "mpm")
+
+
+def charge_cpm(ctx: Context, p: ChargeCpm) -> dict[str, Any]:
+    """The merchant's terminal (or the merchant) charges a payer's single-use code."""
+    merchant = _merchant(ctx, p.merchant_id)
+    _merchant_actor(ctx, merchant)
+    if len(p.code) > CPM_CHARS_MAX:
+        raise Rejected("bad_code", f"a payment code has at most {CPM_CHARS_MAX} characters")
+    try:
+        token = read_cpm(p.code)
+    except QrError as exc:
+        raise Rejected("bad_code", str(exc)[:200]) from None
+    if ctx.has(cpm_used_key(token.digest)):
+        raise Rejected("code_used", "this payment code was used already; show a new one")
+    if token.expires_ms <= ctx.time_ms:
+        raise Rejected("code_expired", "this payment code has expired; show a new one")
+    if token.expires_ms > ctx.time_ms + CPM_TTL_MS_MAX:
+        raise Rejected("bad_code", f"a payment code lives at most {CPM_TTL_MS_MAX // 1000} s")
+    if not cpm_signature_ok(token, ctx.chain_id):
+        raise Rejected("bad_code", "the payment code's signature does not verify")
+    payer = existing_wallet(ctx, token.wallet_id)
+    _check_code_signer(ctx, payer, token.signer)
+    ctx.put(cpm_used_key(token.digest), ctx.tx_id.hex())
+    return _take_payment(ctx, merchant, payer, p.amount, p.order_id, "", "cpm")
+
+
+def _check_code_signer(ctx: Context, payer: Wallet, signer: str) -> None:
+    """A payment code is signed by the wallet's owner key, or by a device bound to the wallet
+    whose product certificate is valid now (the code carries no credential of its own, so the
+    registry is read instead)."""
+    if signer == payer.owner_key:
+        return
+    binding = ctx.get(wallet_device_key_of(signer), WalletDevice)
+    if binding is None or binding.wallet_id != payer.id:
+        raise Rejected("code_not_authorised", "the payment code is not signed by the wallet's "
+                       "owner or one of its devices")
+    device = certification.device(ctx, signer)
+    cert = None if device is None else certification.certificate(ctx, device.certificate)
+    status = "unregistered" if cert is None else effective_status(cert, ctx.time_ms)
+    if status not in USABLE:
+        number = "" if cert is None else f" {cert.number}"
+        raise Rejected("device_not_admitted",
+                       f"the payment code's device is not certified: product certificate"
+                       f"{number} is {status}")
 
 
 def refund(ctx: Context, p: RefundPayment) -> dict[str, Any]:
@@ -362,6 +425,7 @@ class PaymentsModule:
         "create_order": Action(CreateOrder, create_order),
         "cancel_order": Action(CancelOrder, cancel_order),
         "pay": Action(Pay, pay),
+        "charge_cpm": Action(ChargeCpm, charge_cpm),
         "refund": Action(RefundPayment, refund),
     }
 

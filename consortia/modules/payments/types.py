@@ -69,6 +69,11 @@ def merchant_payment_key(merchant_id: str, time_ms: int, payment_id: str) -> str
     return f"payments/merchant_payment/{merchant_id}/{time_ms:013d}/{payment_id}"
 
 
+def cpm_used_key(digest: str) -> str:
+    """A consumer-presented token already used (single use)."""
+    return f"payments/cpm_used/{digest}"
+
+
 def refund_key(payment_id: str, seq: int) -> str:
     return f"payments/refund/{payment_id}/{seq:04d}"
 
@@ -117,6 +122,7 @@ class Payment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time_ms: int
     height: int
     order_id: str = ""  # "" for a static code
+    via: str = "mpm"  # mpm (the payer scanned) or cpm (the terminal scanned the payer's code)
     refunded_minor: int = 0
     refunds: int = 0
 
@@ -184,6 +190,16 @@ class Pay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: str
     order_id: str = ""
     memo: str = ""
+
+
+class ChargeCpm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A merchant's terminal charges a consumer-presented code it scanned (optionally for one
+    of the merchant's orders, whose amount must match)."""
+
+    merchant_id: str
+    code: str
+    amount: str
+    order_id: str = ""
 
 
 class RefundPayment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

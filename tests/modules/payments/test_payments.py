@@ -4,6 +4,7 @@ refunds."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consortia.ledger.tx import DeviceCredential
+from consortia.modules.payments.codes import make_cpm, read_cpm
 from consortia.modules.payments.logic import may_view
 from consortia.modules.payments.types import Order, Payment, order_key, payment_key
 from consortia.sdk.client import build_tx
@@ -307,3 +309,80 @@ def test_payments_and_refunds_conserve_money(tmp_path_factory: pytest.TempPathFa
     refunded = sum(shop.payment(p).refunded_minor for p in paid)
     assert shop.ledger.balance("shop-cny") == sum(
         shop.payment(p).amount_minor for p in paid) - refunded
+
+
+# -- consumer-presented codes ------------------------------------------------------------------
+
+def code(shop: Shop, signer: str = "bob", wallet: str = "bob-cny", ttl_ms: int = 60_000,
+         counter: int = 1, chain_id: str = CHAIN_ID) -> str:
+    return make_cpm(KEYS[signer], chain_id, wallet, shop.ledger.now_ms + ttl_ms, counter)
+
+
+def charge(shop: Shop, payment_code: str, amount: str = "4.50", order_id: str = "") -> Any:
+    return shop.as_terminal("payments.charge_cpm", {"merchant_id": "shop", "code": payment_code,
+                                                    "amount": amount, "order_id": order_id})
+
+
+def test_a_terminal_charges_a_payment_code_once(shop: Shop) -> None:
+    payment_code = code(shop)
+    assert payment_code.startswith("hQVDUFYw")  # 85 05 "CPV01"
+    result = charge(shop, payment_code)
+    assert result.accepted, result
+    assert shop.payment(result.data["payment"]).via == "cpm"
+    assert shop.ledger.balance("shop-cny") == 450
+    before = dict(shop.ledger.chain.state.items)
+    replay = charge(shop, payment_code)
+    assert (replay.code, shop.ledger.chain.state.items) == ("code_used", before)
+
+
+def test_a_payment_code_for_an_order_must_match_it(shop: Shop) -> None:
+    shop.order("C-1", amount="4.50")
+    assert charge(shop, code(shop), "4.51", "C-1").code == "amount_mismatch"
+    # A failed charge does not use the code up.
+    same = code(shop)
+    assert charge(shop, same, "4.51", "C-1").code == "amount_mismatch"
+    assert charge(shop, same, "4.50", "C-1").accepted
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda s: code(s, ttl_ms=0), "code_expired"),
+    (lambda s: code(s, ttl_ms=5 * 60_000 + 1), "bad_code"),
+    (lambda s: code(s, chain_id="another-chain"), "bad_code"),
+    (lambda s: code(s, signer="alice"), "code_not_authorised"),
+    (lambda s: code(s, wallet="nobody-cny"), "unknown_wallet"),
+    (lambda s: "hQVDUFYw" + "A" * 40, "bad_code"),
+    (lambda s: "not a code at all", "bad_code"),
+    (lambda s: "000201010211", "bad_code"),
+])
+def test_payment_code_refusals(shop: Shop, make: Any, expected: str) -> None:
+    before = dict(shop.ledger.chain.state.items)
+    result = charge(shop, make(shop))
+    assert (result.code, shop.ledger.chain.state.items) == (expected, before), result
+
+
+def test_a_tampered_payment_code_is_refused(shop: Shop) -> None:
+    token = read_cpm(code(shop))
+    forged = make_cpm(KEYS["alice"], CHAIN_ID, "bob-cny", token.expires_ms, token.counter)
+    assert charge(shop, forged).code == "code_not_authorised"
+    raw = bytearray(base64.b64decode(code(shop)))
+    raw[-1] ^= 0x01  # flip a bit of the signature
+    assert charge(shop, base64.b64encode(bytes(raw)).decode()).code == "bad_code"
+
+
+def test_a_payment_code_signed_by_the_wallet_app_stops_with_its_certificate(
+        shop: Shop) -> None:
+    shop.ledger.enrol("phone", shop.app)
+    assert charge(shop, code(shop, signer="phone")).accepted
+    shop.ledger.ok("cfc", "certification.revoke", {
+        "certificate": shop.app, "reason": "serious_defect", "evidence": EVIDENCE})
+    refused = charge(shop, code(shop, signer="phone", counter=2))
+    assert (refused.code, refused.message) == (
+        "device_not_admitted", "the payment code's device is not certified: product "
+        f"certificate {shop.app} is revoked")
+
+
+def test_only_the_merchant_and_its_terminals_charge_codes(shop: Shop) -> None:
+    assert shop.ledger.refused("alice", "payments.charge_cpm", {
+        "merchant_id": "shop", "code": code(shop), "amount": "1.00"}) == "not_allowed"
+    assert shop.ledger.run("shop", "payments.charge_cpm", {
+        "merchant_id": "shop", "code": code(shop), "amount": "1.00"}).accepted
