@@ -12,22 +12,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from consortia.api.auth import require_caller
 from consortia.api.deps import get_node
 from consortia.api.errors import ApiError
 from consortia.ledger.state import Reader
 from consortia.modules.currency.amounts import format_amount
-from consortia.modules.currency.types import Wallet, wallet_key
+from consortia.modules.currency.types import Currency, Wallet, currency_key, wallet_key
 from consortia.modules.governance.logic import active_member_of
 from consortia.modules.payments import queries
-from consortia.modules.payments.types import Merchant
+from consortia.modules.payments.codes import ScannedCode, merchant_payload, read_merchant_code
+from consortia.modules.payments.logic import order_status
+from consortia.modules.payments.types import Merchant, Order
 from consortia.node.node import Node
+from consortia.qr import QrError
+from consortia.qr.image import render_svg
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 NodeDep = Annotated[Node, Depends(get_node)]
 CallerDep = Annotated[str, Depends(require_caller)]
 TIME_MS_MAX = 2**53
+SCAN_CHARS_MAX = 4_296  # the most characters a QR code holds
 
 
 def _merchant(state: Reader, merchant_id: str) -> Merchant:
@@ -126,4 +133,107 @@ async def payment(payment_id: str, node: NodeDep, caller: CallerDep) -> dict[str
     out["refund_list"] = [{"id": r.id, "amount": format_amount(r.amount_minor, exponent),
                            "amount_minor": r.amount_minor, "reason": r.reason,
                            "time_ms": r.time_ms} for r in queries.refunds(state, found.id)]
+    return out
+
+
+# -- QR codes -----------------------------------------------------------------------------------
+
+class ScanRequest(BaseModel):
+    payload: str = Field(max_length=SCAN_CHARS_MAX, description="the scanned QR code's text")
+
+
+def _numeric(state: Reader, code: str) -> str:
+    found = state.get(currency_key(code), Currency)
+    assert found is not None, code
+    return found.numeric
+
+
+def _svg(payload: str) -> Response:
+    return Response(render_svg(payload), media_type="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _static_payload(state: Reader, merchant_id: str) -> str:
+    found = _merchant(state, merchant_id)
+    return merchant_payload(found, _numeric(state, found.currency),
+                            queries.exponent_of(state, found.currency))
+
+
+def _order_payload(state: Reader, merchant_id: str, order_id: str, caller: str,
+                   ) -> tuple[str, Order]:
+    found = _books(state, merchant_id, caller)
+    o = queries.order(state, found.id, order_id)
+    if o is None:
+        raise ApiError(404, "unknown_order", f"{found.id} has no order {order_id[:25]!r}")
+    exponent = queries.exponent_of(state, found.currency)
+    return merchant_payload(found, _numeric(state, found.currency), exponent, o), o
+
+
+@router.get("/merchants/{merchant_id}/qr", summary="The merchant's static EMVCo code (the "
+            "payer enters the amount)")
+async def static_qr(merchant_id: str, node: NodeDep) -> dict[str, Any]:
+    return {"payload": _static_payload(node.chain.state, merchant_id)}
+
+
+@router.get("/merchants/{merchant_id}/qr.svg", summary="The static code as an SVG image")
+async def static_qr_svg(merchant_id: str, node: NodeDep) -> Response:
+    return _svg(_static_payload(node.chain.state, merchant_id))
+
+
+@router.get("/merchants/{merchant_id}/orders/{order_id}/qr", summary="An order's dynamic "
+            "EMVCo code: amount, order id (62.01) and expiry (62.50)")
+async def order_qr(merchant_id: str, order_id: str, node: NodeDep,
+                   caller: CallerDep) -> dict[str, Any]:
+    state = node.chain.state
+    payload, o = _order_payload(state, merchant_id, order_id, caller)
+    return {"payload": payload, "order": queries.order_view(
+        o, queries.exponent_of(state, o.currency), _head_ms(node))}
+
+
+@router.get("/merchants/{merchant_id}/orders/{order_id}/qr.svg",
+            summary="An order's dynamic code as an SVG image")
+async def order_qr_svg(merchant_id: str, order_id: str, node: NodeDep,
+                       caller: CallerDep) -> Response:
+    return _svg(_order_payload(node.chain.state, merchant_id, order_id, caller)[0])
+
+
+@router.post("/scan", summary="What a scanned merchant code says, and whether it can be paid "
+             "here (merchant known and active, order open)")
+async def scan(body: ScanRequest, node: NodeDep) -> dict[str, Any]:
+    try:
+        scanned = read_merchant_code(body.payload)
+    except QrError as exc:
+        raise ApiError(400, "unreadable_code", str(exc)) from None
+    return scan_view(node.chain.state, scanned, _head_ms(node))
+
+
+def scan_view(state: Reader, scanned: ScannedCode, time_ms: int) -> dict[str, Any]:
+    """A scanned code for a wallet: the merchant, amount and currency, and whether (and why
+    not) it can be paid on this network."""
+    currencies = {c.numeric: c.code for c in state.records("currency/currency/", Currency)}
+    out: dict[str, Any] = {
+        "merchant_name": scanned.merchant_name, "merchant_city": scanned.merchant_city,
+        "currency_numeric": scanned.currency_numeric,
+        "currency": currencies.get(scanned.currency_numeric), "amount": scanned.amount,
+        "merchant_id": scanned.merchant_id, "order_id": scanned.order_id,
+        "expires_ms": scanned.expires_ms, "warnings": list(scanned.warnings),
+        "payable": False, "reason": ""}
+    found = None if scanned.merchant_id is None else queries.merchant(state,
+                                                                       scanned.merchant_id)
+    if scanned.merchant_id is None:
+        out["reason"] = "this code belongs to another payment scheme"
+    elif found is None:
+        out["reason"] = f"no merchant {scanned.merchant_id[:40]} on this network"
+    elif found.status != "active":
+        out["reason"] = f"merchant {found.id} is suspended"
+    elif scanned.order_id is not None:
+        o = queries.order(state, found.id, scanned.order_id)
+        status = None if o is None else order_status(o, time_ms)
+        if status != "open":
+            out["reason"] = f"order {scanned.order_id} is {status or 'unknown'}"
+    if found is not None and not out["reason"]:
+        if currencies.get(scanned.currency_numeric) != found.currency:
+            out["reason"] = "the code's currency is not the merchant's"
+        else:
+            out["payable"] = True
     return out

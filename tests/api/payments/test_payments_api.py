@@ -11,8 +11,10 @@ import pytest
 
 from consortia.crypto.keys import SigningKey
 from consortia.demo.consortium import member_key, run_demo, wallet_owner_key
+from consortia.qr import decode
 from tests.api.currency.support import signed_get
 from tests.api.support import loopback, serving
+from tests.qr.samples import EMVCO_MPM
 
 
 @dataclass
@@ -97,3 +99,41 @@ def test_a_payment_is_seen_by_its_payer_and_its_refunds_listed(http: httpx.Clien
     assert [(r["amount"], r["reason"]) for r in shown["refund_list"]] == [("3.80", "no sugar")]
     assert signed_get(http, books.keys["harbor"], path).status_code == 200  # alice's bank
     assert signed_get(http, books.keys["bob"], path).status_code == 403
+
+
+def test_the_static_code_is_public_and_scans_as_payable(http: httpx.Client) -> None:
+    payload = http.get("/v1/payments/merchants/jade-teahouse/qr").json()["payload"]
+    assert decode(payload, strict=True).initiation == "static"
+    svg = http.get("/v1/payments/merchants/jade-teahouse/qr.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+    scanned = http.post("/v1/payments/scan", json={"payload": payload}).json()
+    assert scanned == {**scanned, "merchant_id": "jade-teahouse", "currency": "CNY",
+                       "amount": None, "payable": True, "reason": ""}
+
+
+def test_an_order_code_is_for_the_books_and_a_paid_order_scans_as_not_payable(
+        http: httpx.Client, books: Books) -> None:
+    path = "/v1/payments/merchants/jade-teahouse/orders/T-1001/qr"
+    assert signed_get(http, books.keys["bob"], path).status_code == 403
+    shown = signed_get(http, books.keys["teahouse"], path).json()
+    assert shown["order"]["status"] == "paid"
+    scanned = http.post("/v1/payments/scan", json={"payload": shown["payload"]}).json()
+    assert (scanned["amount"], scanned["order_id"], scanned["payable"], scanned["reason"]) == (
+        "18.80", "T-1001", False, "order T-1001 is paid")
+
+
+@pytest.mark.parametrize(("payload", "status", "code"), [
+    ("garbage", 400, "unreadable_code"),
+    (EMVCO_MPM.payload, 200, None),
+    ("x" * 5_000, 400, None),
+])
+def test_scanning_other_or_bad_codes(http: httpx.Client, payload: str, status: int,
+                                     code: str | None) -> None:
+    response = http.post("/v1/payments/scan", json={"payload": payload})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert response.json()["code"] and response.json()["message"]
+    if code is not None:
+        assert response.json()["code"] == code
+    if status == 200:
+        assert response.json()["reason"] == "this code belongs to another payment scheme"
