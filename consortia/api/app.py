@@ -25,14 +25,20 @@ def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastA
     The custodial web wallet's store lives beside the ledger, in the node's data directory.
     """
     custody = Custody.open(node.config.data_dir, custody_config)
+    from consortia.modules.payments.notify import Notifier
+
+    notifier = Notifier(node)  # merchant events: SSE and webhooks, beside the ledger too
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        node.start(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        node.start(loop)
+        notifier.start(loop)
         try:
             yield
         finally:
             node.stop()
+            await notifier.stop()
             custody.close()
 
     # /docs is served from vendored assets: nodes run on closed networks.
@@ -48,12 +54,15 @@ def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastA
 
     app.state.node = node
     app.state.custody = custody
+    app.state.notifier = notifier
     install_error_handlers(app)
     app.include_router(tx.router)
     app.include_router(ledger.router)
     app.include_router(health.router)
     for router in module_routers():
         app.include_router(router)
+    from consortia.web.cfp_desk_pages import router as cfp_desk_pages
+    from consortia.web.cfp_pages import router as cfp_pages
     from consortia.web.desk_pages import router as desk_pages
     from consortia.web.pages import router as pages
     from consortia.web.sessions import SessionMiddleware
@@ -62,6 +71,11 @@ def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastA
     app.include_router(pages)
     app.include_router(wallet_pages)
     app.include_router(desk_pages)
+    app.include_router(cfp_pages)
+    app.include_router(cfp_desk_pages)
+    from consortia.web.payments_pages import router as payments_pages
+
+    app.include_router(payments_pages)
     app.add_middleware(SessionMiddleware, custody=custody)
     app.mount("/static", StaticFiles(packages=[("consortia", "static")]), name="static")
     return app

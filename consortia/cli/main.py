@@ -28,6 +28,8 @@ app.add_typer(tx_app, name="tx")
 
 
 def _register_module_clis() -> None:
+    from consortia.conformance.cli import app as lab_app
+    from consortia.devices.cli import app as device_app
     from consortia.modules.certification.cli import app as certification_app
     from consortia.modules.currency.cli import app as currency_app
     from consortia.modules.governance.cli import app as governance_app
@@ -36,6 +38,8 @@ def _register_module_clis() -> None:
     app.add_typer(governance_app, name="gov")
     app.add_typer(currency_app, name="currency")
     app.add_typer(certification_app, name="cfp")
+    app.add_typer(lab_app, name="lab")
+    app.add_typer(device_app, name="device")
     app.add_typer(qr_app, name="qr")
 
 
@@ -205,9 +209,13 @@ def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"
 @app.command()
 def bench(url: str | None = typer.Option(None, help="benchmark a running node instead of "
                                           "starting one"),
-          workload: str = typer.Option("notary", help="notary (document digests) or "
-                                       "transfers (payments between wallets)"),
+          workload: str = typer.Option("notary", help="notary (document digests), "
+                                       "transfers (payments between wallets) or registry "
+                                       "(certification registry queries)"),
           wallets: int = typer.Option(10_000, min=2, help="transfers: wallets to open"),
+          certificates: int = typer.Option(100_000, min=1, help="registry: certificates to "
+                                           "create before querying"),
+          queries: int = typer.Option(200, min=1, help="registry: queries of each kind"),
           txs: int = typer.Option(50_000, "-n", "--txs", min=1, help="transactions to commit"),
           batch: int = typer.Option(2_000, min=1, help="txs per HTTP batch"),
           clients: int = typer.Option(4, min=1, help="concurrent submitting connections"),
@@ -219,23 +227,35 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
     from consortia.bench.throughput import run_bench
     from consortia.bench.workload import NotaryWorkload, Workload
 
-    chosen: Workload
+    chosen: Workload | None = None  # None: the registry, which measures queries, not txs
     if workload == "notary":
         chosen = NotaryWorkload()
     elif workload == "transfers":
         from consortia.bench.transfers import TransfersWorkload
 
         chosen = TransfersWorkload(wallets)
-    else:
-        fail(f"unknown workload {workload!r}: notary or transfers")
+    elif workload != "registry":
+        fail(f"unknown workload {workload!r}: notary, transfers or registry")
     try:
-        report = run_bench(url=url, txs=txs, batch=batch, clients=clients,
-                           progress=not as_json, cpu_count=os.cpu_count() or 1,
-                           workload=chosen, keys_dir=keys_dir)
+        if chosen is None:
+            from consortia.bench.registry import run_registry_bench
+
+            report = run_registry_bench(url=url, certificates=certificates,
+                                        queries_per_kind=queries, clients=clients,
+                                        progress=not as_json, cpu_count=os.cpu_count() or 1,
+                                        keys_dir=keys_dir)
+        else:
+            report = run_bench(url=url, txs=txs, batch=batch, clients=clients,
+                               progress=not as_json, cpu_count=os.cpu_count() or 1,
+                               workload=chosen, keys_dir=keys_dir)
     except (RuntimeError, ValueError, OSError, ConsortiaError, httpx.HTTPError) as exc:
         fail(f"bench failed: {exc}".splitlines()[0])
     if as_json:
         print(json.dumps(report))
+    elif chosen is None:
+        from consortia.bench.registry import print_report as print_registry
+
+        print_registry(report)
     else:
         from consortia.bench.throughput import print_report
 

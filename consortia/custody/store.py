@@ -29,7 +29,9 @@ from consortia.custody.vault import Vault, load_or_create_master_key
 
 PERSON = "person"
 STAFF = "staff"
-KINDS = (PERSON, STAFF)
+VENDOR = "vendor"  # a vendor's login: it signs as the vendor (CFP)
+LAB = "lab"  # an accredited test lab's login
+KINDS = (PERSON, STAFF, VENDOR, LAB)
 DB_FILE = "custody.sqlite"
 MASTER_KEY_FILE = "custody.key"
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_-]{2,39}")
@@ -43,7 +45,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     username       TEXT PRIMARY KEY,
     display_name   TEXT NOT NULL,
-    kind           TEXT NOT NULL CHECK (kind IN ('person', 'staff')),
+    kind           TEXT NOT NULL CHECK (kind IN ('person', 'staff', 'vendor', 'lab')),
     institution    TEXT NOT NULL,
     wallet_id      TEXT,
     public_key     TEXT NOT NULL,
@@ -79,9 +81,10 @@ class CustodyError(ValueError):
 class User(NamedTuple):
     username: str
     display_name: str
-    kind: str  # "person" or "staff"
-    # The member id of a staff user's institution, or a person's operator bank as known when
-    # the login was made ("" if not recorded): the ledger's wallet record is authoritative.
+    kind: str  # "person", "staff", "vendor" or "lab"
+    # The member id of a staff user's institution, the vendor or lab id of a vendor's or a lab's
+    # login, or a person's operator bank as known when the login was made ("" if not
+    # recorded): the ledger's records are authoritative.
     institution: str
     wallet_id: str | None  # a person's wallet
     public_key: str  # hex of the key that signs for this user
@@ -165,11 +168,13 @@ class Custody:
         if not 0 < len(display_name) <= DISPLAY_NAME_CHARS_MAX:
             raise CustodyError(f"a display name has 1 to {DISPLAY_NAME_CHARS_MAX} characters")
         if kind not in KINDS:
-            raise CustodyError("a user is a person or staff")
+            raise CustodyError("a user is a person, staff, a vendor or a lab")
         if kind == PERSON and not wallet_id:
             raise CustodyError("a person's login needs their wallet id")
         if kind == STAFF and not institution:
             raise CustodyError("a staff login belongs to an institution (a member id)")
+        if kind in (VENDOR, LAB) and not institution:
+            raise CustodyError(f"a {kind} login names its {kind} id as its institution")
         self.check_password_rules(password)
         password_hash = self._hasher.hash(password)  # slow, so outside the lock
         sealed = self._vault.seal(username, key)

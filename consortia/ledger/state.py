@@ -10,10 +10,12 @@ same SQLite transaction as its block, then folded into committed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import msgspec
+from sortedcontainers import SortedList
 
 from consortia.ledger.result import Rejected
 
@@ -33,6 +35,10 @@ _ABSENT = object()
 
 # Marks a deletion in an overlay.
 DELETED: bytes | None = None
+
+# Writes committed per hold of the state's lock: a block of new records (thousands of sorted
+# inserts) never keeps a reader listing keys waiting for more than a few milliseconds.
+APPLY_CHUNK_WRITES = 256
 
 
 def encode_value(value: Any) -> bytes:
@@ -55,14 +61,41 @@ def namespace(key: str) -> str:
     return key[: second + 1] if second >= 0 else key[: first + 1]
 
 
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no bound)."""
+    if not prefix:
+        return None
+    last = ord(prefix[-1])
+    assert last < 0x10FFFF, prefix
+    return prefix[:-1] + chr(last + 1)
+
+
+def key_bounds(prefix: str, start: str, stop: str | None) -> tuple[str, str | None]:
+    """``[low, high)`` of the keys under ``prefix`` with ``start <= key < stop``."""
+    high = prefix_end(prefix)
+    if stop is not None and (high is None or stop < high):
+        high = stop
+    return max(prefix, start), high
+
+
+def _in_bounds(key: str, low: str, high: str | None) -> bool:
+    return key >= low and (high is None or key < high)
+
+
 class Reader:
     """Typed reads shared by committed state, overlays and a tx's context."""
 
     def get_raw(self, key: str) -> bytes | None:
         raise NotImplementedError
 
-    def keys(self, prefix: str) -> list[str]:
-        """Live keys under ``prefix``, sorted."""
+    def keys(self, prefix: str, *, start: str = "", stop: str | None = None,
+             limit: int | None = None) -> list[str]:
+        """Live keys under ``prefix``, sorted; only those with ``start <= key < stop`` when
+        given, and the first ``limit`` of them."""
+        raise NotImplementedError
+
+    def count(self, prefix: str, *, start: str = "", stop: str | None = None) -> int:
+        """How many keys ``keys`` lists (without a limit), without listing them."""
         raise NotImplementedError
 
     def get(self, key: str, type_: type[T]) -> T | None:
@@ -83,29 +116,72 @@ class Reader:
 
 
 class State(Reader):
-    """Committed state held in memory, with its keys indexed by namespace.
+    """Committed state held in memory, with its keys kept sorted per namespace.
 
-    The index makes listing a namespace (the members, say) cost its own size, not the size of
-    the whole state (every wallet).
+    Listing the keys under a prefix costs O(log n + k) (a history among a registry's millions of
+    transitions, one page of an index), and counting them O(log n), whatever the size of the
+    namespace or of the whole state.
     """
 
     def __init__(self, items: Mapping[str, bytes] | None = None) -> None:
         self.items: dict[str, bytes] = {}
-        self._namespaces: dict[str, set[str]] = {}
+        self._namespaces: dict[str, SortedList] = {}
+        # API threads list keys while the executor thread applies a block. A SortedList is
+        # rebalanced by Python code, so a reader slicing it mid-insert could skip keys or raise:
+        # listing, counting and changing the sorted lists hold this lock. Applying takes it
+        # per chunk of keys, not per block, to bound how long a reader waits; so, as point
+        # reads (get_raw, lock-free: one dict lookup) always could, a listing may see part of
+        # a block.
+        self._lock = threading.Lock()
         if items:
-            self.apply(items)
+            # Start-up loads the whole state: sort each namespace once instead of n inserts.
+            grouped: dict[str, list[str]] = {}
+            for key, raw in items.items():
+                assert raw is not None, key
+                self.items[key] = raw
+                grouped.setdefault(namespace(key), []).append(key)
+            self._namespaces = {ns: SortedList(keys) for ns, keys in grouped.items()}
 
     def get_raw(self, key: str) -> bytes | None:
         return self.items.get(key)
 
-    def keys(self, prefix: str) -> list[str]:
-        # list() copies in one step under the GIL: API threads list keys while the executor
-        # thread applies a block, and iterating a set that changes size raises.
+    def _indexes(self, prefix: str) -> list[SortedList]:
+        """The namespaces that can hold keys under ``prefix`` (one when it names its
+        namespace, i.e. has two slashes); the caller holds the lock."""
         if prefix.count("/") >= 2:
-            candidates = list(self._namespaces.get(namespace(prefix), ()))
-        else:
-            candidates = list(self.items)
-        return sorted(k for k in candidates if k.startswith(prefix))
+            found = self._namespaces.get(namespace(prefix))
+            return [] if found is None else [found]
+        return [index for ns, index in self._namespaces.items()
+                if ns.startswith(prefix) or prefix.startswith(ns)]
+
+    def keys(self, prefix: str, *, start: str = "", stop: str | None = None,
+             limit: int | None = None) -> list[str]:
+        assert limit is None or limit >= 0, limit
+        low, high = key_bounds(prefix, start, stop)
+        out: list[str] = []
+        with self._lock:
+            indexes = self._indexes(prefix)
+            for index in indexes:
+                first = index.bisect_left(low)
+                end = len(index) if high is None else index.bisect_left(high)
+                if limit is not None:
+                    end = min(end, first + limit)
+                if end > first:
+                    out.extend(index[first:end])
+        if len(indexes) > 1:
+            out.sort()
+            if limit is not None:
+                del out[limit:]
+        return out
+
+    def count(self, prefix: str, *, start: str = "", stop: str | None = None) -> int:
+        low, high = key_bounds(prefix, start, stop)
+        total = 0
+        with self._lock:
+            for index in self._indexes(prefix):
+                end = len(index) if high is None else index.bisect_left(high)
+                total += max(0, end - index.bisect_left(low))
+        return total
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         """Committed records under ``prefix`` in key order."""
@@ -113,14 +189,30 @@ class State(Reader):
             yield key, self.items[key]
 
     def apply(self, writes: Mapping[str, bytes | None]) -> None:
+        # Only the executor thread writes, so which keys are new or gone is known before
+        # locking. Records go in before their keys are listed and out after, so a listed key
+        # has its record.
+        items = self.items
+        added = sorted(k for k, raw in writes.items() if raw is not None and k not in items)
+        removed = [k for k, raw in writes.items() if raw is None and k in items]
         for key, raw in writes.items():
-            if raw is None:
-                if self.items.pop(key, None) is not None:
-                    self._namespaces[namespace(key)].discard(key)
-            else:
-                if key not in self.items:
-                    self._namespaces.setdefault(namespace(key), set()).add(key)
-                self.items[key] = raw
+            if raw is not None:
+                items[key] = raw
+        # In key order, consecutive inserts land in the same part of a sorted list: about three
+        # times faster than in write order.
+        for first in range(0, len(added), APPLY_CHUNK_WRITES):
+            with self._lock:
+                for key in added[first:first + APPLY_CHUNK_WRITES]:
+                    index = self._namespaces.get(namespace(key))
+                    if index is None:
+                        index = self._namespaces[namespace(key)] = SortedList()
+                    index.add(key)
+        for first in range(0, len(removed), APPLY_CHUNK_WRITES):
+            with self._lock:
+                for key in removed[first:first + APPLY_CHUNK_WRITES]:
+                    self._namespaces[namespace(key)].remove(key)
+        for key in removed:
+            del items[key]
 
 
 class Overlay(Reader):
@@ -143,15 +235,34 @@ class Overlay(Reader):
                 return raw  # type: ignore[return-value]
         return None
 
-    def keys(self, prefix: str) -> list[str]:
-        keys = set(self.base.keys(prefix))
+    def keys(self, prefix: str, *, start: str = "", stop: str | None = None,
+             limit: int | None = None) -> list[str]:
+        assert limit is None or limit >= 0, limit
+        low, high = key_bounds(prefix, start, stop)
+        changed = [(k, raw) for k, raw in self.writes.items() if _in_bounds(k, low, high)]
+        if not changed:
+            return self.base.keys(prefix, start=start, stop=stop, limit=limit)
+        # Each deletion here can hide one of the base's first keys: ask the base for that many
+        # more, so the first ``limit`` live keys are among them.
+        deleted = sum(1 for _, raw in changed if raw is None)
+        keys = set(self.base.keys(prefix, start=start, stop=stop,
+                                  limit=None if limit is None else limit + deleted))
+        for key, raw in changed:
+            if raw is None:
+                keys.discard(key)
+            else:
+                keys.add(key)
+        out = sorted(keys)
+        return out if limit is None else out[:limit]
+
+    def count(self, prefix: str, *, start: str = "", stop: str | None = None) -> int:
+        low, high = key_bounds(prefix, start, stop)
+        total = self.base.count(prefix, start=start, stop=stop)
         for key, raw in self.writes.items():
-            if key.startswith(prefix):
-                if raw is None:
-                    keys.discard(key)
-                else:
-                    keys.add(key)
-        return sorted(keys)
+            if _in_bounds(key, low, high):
+                below = self.base.get_raw(key) is not None
+                total += (raw is not None and not below) - (raw is None and below)
+        return total
 
     def merge_into_base(self) -> None:
         if isinstance(self.base, State):
@@ -192,8 +303,12 @@ class Context(Reader):
         raw = self.overlay.get_raw(key)
         return None if raw is None else decode_value(raw, type_)
 
-    def keys(self, prefix: str) -> list[str]:
-        return self.overlay.keys(prefix)
+    def keys(self, prefix: str, *, start: str = "", stop: str | None = None,
+             limit: int | None = None) -> list[str]:
+        return self.overlay.keys(prefix, start=start, stop=stop, limit=limit)
+
+    def count(self, prefix: str, *, start: str = "", stop: str | None = None) -> int:
+        return self.overlay.count(prefix, start=start, stop=stop)
 
     def invoke(self, kind: str, payload: dict[str, Any], *, dry_run: bool = False,
                ) -> dict[str, Any] | None:

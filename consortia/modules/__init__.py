@@ -27,5 +27,6 @@ def module_routers() -> list[APIRouter]:
     from consortia.modules.governance.api import router as governance
     from consortia.modules.notary.api import router as notary
     from consortia.modules.payments.api import router as payments
+    from consortia.modules.payments.notify_api import router as payments_notify
 
-    return [governance, certification, currency, notary, payments]
+    return [governance, certification, currency, notary, payments, payments_notify]

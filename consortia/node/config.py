@@ -38,6 +38,15 @@ class NodeConfig(BaseSettings):
     waiters_max: int = Field(default=50_000, ge=1)
     sse_clients_max: int = Field(default=64, ge=1)
     sse_queue_events_max: int = Field(default=1_000, ge=1)
+    # Payments notifications (off-ledger; docs/payments-notifications.md).
+    merchant_events_kept_ms: int = Field(default=7 * 86_400_000, ge=60_000)
+    webhooks_per_merchant_max: int = Field(default=5, ge=0)
+    webhook_queue_max: int = Field(default=10_000, ge=1)  # deliveries pending at once
+    webhook_attempts_max: int = Field(default=10, ge=1)
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_backoff_base_ms: int = Field(default=1_000, ge=1)
+    webhook_backoff_max_ms: int = Field(default=600_000, ge=1)
+    webhook_concurrency_max: int = Field(default=16, ge=1)
     verify_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
 
     @property

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -86,6 +86,8 @@ class Node:
         self.verify_pool = ThreadPoolExecutor(config.verify_threads,
                                               thread_name_prefix="verify")
         self.failed: str | None = None
+        # Called on the executor's thread after each commit; each must return at once.
+        self.commit_listeners: list[Callable[[Committed], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._running = threading.Event()
@@ -136,6 +138,8 @@ class Node:
             self.metrics.txs_dropped.inc(len(txs))
             return
         self._record(committed, len(txs), time.perf_counter() - started)
+        for listener in self.commit_listeners:
+            listener(committed)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._on_commit, committed)
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from consortia.custody.store import PERSON, Custody, User
+from consortia.custody.store import LAB, PERSON, STAFF, VENDOR, Custody, User
 from consortia.modules.governance.logic import active_member_of
 from consortia.modules.governance.types import Member
 from consortia.node.node import Node
@@ -45,13 +45,17 @@ def refused_form(request: Request) -> Response:
                           "nothing was changed. Go back, reload the page and try again.")
 
 
+# Where each kind of login lands; staff go to /desk, which picks their institution's desk.
+HOMES = {PERSON: "/wallet", VENDOR: "/vendor", LAB: "/desk/lab"}
+
+
 def home_of(user: User) -> str:
-    return "/wallet" if user.kind == PERSON else "/desk"
+    return HOMES.get(user.kind, "/desk")
 
 
 def staff_member(request: Request, user: User) -> Member | None:
     """The active member a staff user works for, as the ledger knows it by their key."""
-    if user.kind == PERSON:
+    if user.kind != STAFF:
         return None
     member = active_member_of(node_of(request).chain.state, user.public_key)
     if member is None or member.id != user.institution:

@@ -38,6 +38,7 @@ from consortia.modules.governance.types import ACTIVE, NOTE_CHARS_MAX, Member
 from consortia.web.access import (
     custody_of,
     forbidden,
+    home_of,
     login_redirect,
     node_of,
     refused_form,
@@ -54,7 +55,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 INITIAL_PASSWORD_BYTES = 12
 
 DESKS = {"bank": "/desk/bank", "central_bank": "/desk/central-bank",
-         "regulator": "/desk/regulator"}
+         "regulator": "/desk/regulator", "certification_body": "/desk/certification"}
 
 
 def _staff(request: Request, role: str) -> tuple[User, Member] | Response:
@@ -108,8 +109,8 @@ async def desk(request: Request) -> Response:
     user = current_user(request)
     if user is None:
         return login_redirect(request)
-    if user.kind == PERSON:
-        return RedirectResponse("/wallet", status_code=303)
+    if home_of(user) != "/desk":
+        return RedirectResponse(home_of(user), status_code=303)
     member = staff_member(request, user)
     if member is None or member.role not in DESKS:
         return forbidden(request, "Your institution has no desk on these pages.")

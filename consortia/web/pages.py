@@ -46,6 +46,8 @@ router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
 _GOVERNANCE_PAGES = _HERE.parent / "modules" / "governance" / "pages"
 _CURRENCY_PAGES = _HERE.parent / "modules" / "currency" / "pages"
+_CERTIFICATION_PAGES = _HERE.parent / "modules" / "certification" / "pages"
+_PAYMENTS_PAGES = _HERE.parent / "modules" / "payments" / "pages"
 
 # Wanted page sizes; each is further capped by the node's page_size_max.
 BLOCKS_PER_PAGE = 20
@@ -120,6 +122,8 @@ def _environment() -> jinja2.Environment:
             jinja2.FileSystemLoader(_HERE / "templates"),
             jinja2.FileSystemLoader(_GOVERNANCE_PAGES),
             jinja2.FileSystemLoader(_CURRENCY_PAGES),
+            jinja2.FileSystemLoader(_CERTIFICATION_PAGES),
+            jinja2.FileSystemLoader(_PAYMENTS_PAGES),
         ]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,

@@ -188,7 +188,7 @@ def _wallet_context(request: Request, wallet: Wallet, role: str, before: int | N
         "history": _history(request, wallet, before),
         "memo_chars_max": MEMO_CHARS_MAX,
         "reasons": FREEZE_REASONS,
-        "app_device": _app_device(request, wallet) if role == "owner" else None,
+        "app_device": app_device(request, wallet) if role == "owner" else None,
     }
 
 
@@ -217,7 +217,7 @@ class AppDevice(NamedTuple):
         return self.bound and self.credential is not None
 
 
-def _app_device(request: Request, wallet: Wallet) -> AppDevice:
+def app_device(request: Request, wallet: Wallet) -> AppDevice:
     user = current_user(request)
     key = None if user is None else custody_of(request).device_public_key(user.username)
     if key is None:
@@ -280,7 +280,7 @@ async def bind_app_device(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     user, wallet, _ = found
-    device = _app_device(request, wallet)
+    device = app_device(request, wallet)
     if device.key is None:
         return _wallet_page(request, wallet, "owner", status_code=400,
                             error="Create this app's device key first.")
@@ -394,7 +394,7 @@ async def transfer(request: Request) -> Response:
             error = f"Amount: {exc}."
     credential = None
     if not error and by_device:
-        device = _app_device(request, wallet)
+        device = app_device(request, wallet)
         credential = device.credential
         if not device.can_pay or credential is None:
             error = ("This app cannot pay as a device yet: its vendor must register it with a "

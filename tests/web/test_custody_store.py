@@ -10,7 +10,7 @@ import pytest
 from consortia.crypto.keys import KeyFileError, SigningKey
 from consortia.custody import Custody, CustodyConfig, CustodyError, create_demo_logins
 from consortia.custody.demo import DEMO_DESKS
-from consortia.custody.store import PERSON, STAFF
+from consortia.custody.store import LAB, PERSON, STAFF, VENDOR
 from consortia.custody.vault import VaultError
 
 T0 = 1_700_000_000_000
@@ -131,11 +131,15 @@ def test_bad_users_are_refused(custody: Custody) -> None:
     for username, password, kind, wallet_id, words in [
             ("A", "long enough", PERSON, "a", "username"),
             ("carol", "short", PERSON, "carol", "password"),
-            ("carol", "long enough", "robot", None, "person or staff"),
+            ("carol", "long enough", "robot", None, "a person, staff, a vendor or a lab"),
             ("carol", "long enough", PERSON, None, "wallet id")]:
         with pytest.raises(CustodyError, match=words):
             custody.add_user(username, password, display_name="Carol", kind=kind,
                              institution="harbor", key=key, wallet_id=wallet_id)
+    for kind in (VENDOR, LAB):
+        with pytest.raises(CustodyError, match=f"names its {kind} id"):
+            custody.add_user("carol", "long enough", display_name="Carol", kind=kind,
+                             institution="", key=key)
     add_alice(custody)
     with pytest.raises(CustodyError, match="taken"):
         add_alice(custody)

@@ -20,7 +20,7 @@ from consortia.modules.currency import queries
 from consortia.modules.currency.amounts import format_amount
 from consortia.modules.currency.types import Wallet
 from consortia.sdk.client import Client
-from consortia.web.currency_views import money
+from consortia.web.currency_views import KIND_WORDS, money
 from tests.web.conftest import DESKTOP, PHONE, WalletNode, log_in
 
 SHOTS = Path("/tmp/shots")
@@ -226,14 +226,16 @@ def test_a_merchant_sees_incoming_payments(wallet_node: WalletNode, page: Page) 
     teahouse = wallet_of(wallet_node, "teahouse")
     assert teahouse.holder == "merchant"
     newest = queries.latest_entries(node.store, node.chain.state, "teahouse", 1)[0]
-    assert newest.kind == "transfer_in"
+    assert newest.kind in ("transfer_in", "payment_in")
     log_in(page, wallet_node.url, "teahouse")
     expect(page.locator("#wallet-title")).to_have_text(teahouse.label)
     expect(page.locator("#balance")).to_have_text(balance_text(wallet_node, "teahouse"))
     first = page.locator("#entries .entry").first
-    expect(first.locator(".entry-what")).to_have_text(f"Received · {newest.counterparty}")
+    expect(first.locator(".entry-what")).to_have_text(
+        f"{KIND_WORDS[newest.kind]} · {newest.counterparty}")
     expect(first.locator(".amount")).to_have_text("+" + money(newest.amount_minor, 2))
-    expect(page.locator("#entries .entry[data-kind='transfer_in']")).to_have_count(
+    # Everything a merchant's wallet holds came in: transfers and QR payments.
+    expect(page.locator("#entries .entry[data-kind$='_in']")).to_have_count(
         min(teahouse.entries, 20))
 
 

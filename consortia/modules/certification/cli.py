@@ -3,6 +3,9 @@
 ``valid-at`` answers "was this certificate valid at time T?" and checks the proof: the receipt
 of the transition in effect at T, verified against the node key the node publishes at
 /v1/chain. It exits 0 when the certificate was valid, 1 when it was not or on any error.
+``verify-mark`` likewise exits 0 only for a genuine mark of a certificate valid now, its proof
+verified; ``mark`` publishes a mark as the issuing body; ``document`` saves a verified
+certificate.
 """
 
 from __future__ import annotations
@@ -16,10 +19,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from consortia.cli.common import UrlOption, call_node, fail, print_json
-from consortia.crypto.keys import parse_public_key
+from consortia.cli.common import UrlOption, call_node, fail, load_key, print_json
+from consortia.crypto.keys import SigningKey, parse_public_key
 from consortia.ledger.receipts import verify_receipt
+from consortia.modules.certification.documents import (
+    DocumentError,
+    verify_certificate_document,
+)
 from consortia.modules.certification.feed import FeedError, verify_feed
+from consortia.modules.certification.mark import (
+    MarkError,
+    mark_payload,
+    parse_mark,
+    sign_mark,
+    verify_mark_answer,
+)
+from consortia.qr.errors import ImageError
+from consortia.qr.image import IMAGE_BYTES_MAX, read_image, render_png, render_svg
 from consortia.sdk.client import Client
 
 app = typer.Typer(no_args_is_help=True,
@@ -170,3 +186,149 @@ def verify_feed_file(file: Path = typer.Argument(..., help="a feed saved by `cfp
     except FeedError as exc:
         fail(f"feed does not verify: {exc}")
     _print_verified(body, f"{node_key} given with --node-key")
+
+
+# -- the mark and certificate documents ---------------------------------------------------------
+
+def _published(client: Client, body: SigningKey, number: str) -> tuple[str, str]:
+    """Sign NUMBER's mark as ``body`` and publish it: (certificate number, signature)."""
+    cert: dict[str, Any] = client.get(f"{PREFIX}/certificates/{number}")
+    if not cert["number"]:
+        fail(f"not_issued: {number} has no certificate number yet")
+    signature = sign_mark(body, cert["number"], cert["vendor"])
+    result, _ = client.send(body, "certification.publish_mark",
+                            {"certificate": cert["number"], "signature": signature})
+    if result["status"] != "accepted":
+        fail(f"{result['code']}: {result['message']}")
+    return cert["number"], signature
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.__class__.__name__}")
+
+
+@app.command()
+def mark(number: str,
+         key: Path = typer.Option(..., "--key", help="the issuing body's key file"),
+         svg: Path | None = typer.Option(None, "--svg", help="where to write the QR code as "
+                                         "SVG (default NUMBER-mark.svg)"),
+         png: Path | None = typer.Option(None, "--png", help="where to write the QR code as "
+                                         "PNG (default NUMBER-mark.png)"),
+         base_url: str | None = typer.Option(None, "--base-url", help="the address the mark "
+                                             "sends phones to (default: --url)"),
+         url: str = UrlOption) -> None:
+    """Sign and publish NUMBER's mark as its issuing body; write its QR code (SVG and PNG)."""
+    body = load_key(key)
+    number, signature = _call(url, lambda c: _published(c, body, number))
+    payload = mark_payload(base_url or url, number, signature)
+    svg_path = svg or Path(f"{number}-mark.svg")
+    png_path = png or Path(f"{number}-mark.png")
+    _write(svg_path, render_svg(payload).encode())
+    _write(png_path, render_png(payload))
+    print(f"published the mark of {number}")
+    print(f"payload {payload}")
+    print(f"wrote {svg_path} and {png_path}")
+
+
+def _mark_text(source: str) -> str:
+    """The mark's text: SOURCE itself, or the CFP mark read from the image file SOURCE."""
+    path = Path(source)
+    if not path.is_file():
+        return source
+    try:
+        if path.stat().st_size > IMAGE_BYTES_MAX:
+            fail(f"image {path} is larger than {IMAGE_BYTES_MAX} bytes")
+        codes = read_image(path.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read image {path}: {exc.__class__.__name__}")
+    except ImageError as exc:
+        fail(f"cannot read image {path}: {exc}")
+    for text in codes:
+        try:
+            parse_mark(text)
+        except MarkError:
+            continue
+        return text
+    fail(f"no CFP mark in {path} ({len(codes)} other QR codes)" if codes
+         else f"no QR code found in {path}")
+
+
+@app.command("verify-mark")
+def verify_mark(source: str = typer.Argument(..., metavar="PAYLOAD_OR_IMAGE_FILE",
+                                             help="the mark's text, or a picture of it"),
+                url: str = UrlOption,
+                node_key: str | None = typer.Option(None, "--node-key", help="the node's "
+                                                    "public key (hex); by default the key "
+                                                    "/v1/chain publishes")) -> None:
+    """Check a mark and its proof; exit 0 only if genuine and the certificate is valid now.
+
+    Genuine: signed and published by the issuing body. The proof (receipts) is verified
+    against the node key.
+    """
+    payload = _mark_text(source)
+    try:
+        parse_mark(payload)
+    except MarkError as exc:
+        fail(f"bad_mark: {exc}")
+    given = None if node_key is None else _node_key(node_key)
+
+    def fetch(client: Client) -> tuple[dict[str, Any], str]:
+        answer: dict[str, Any] = client.get(f"{PREFIX}/marks/check", payload=payload)
+        published = given is None
+        key = _node_key(str(client.info()["node_key"])) if given is None else given
+        try:
+            verify_mark_answer(answer, payload, key)
+        except MarkError as exc:
+            fail(f"proof does not verify: {exc}")
+        return answer, (f"{key.hex()} from {url}/v1/chain" if published
+                        else f"{key.hex()} given with --node-key")
+
+    answer, source_of_key = _call(url, fetch)
+    print(f"{'genuine' if answer['genuine'] else 'NOT genuine'}: {answer['reason']}")
+    print(f"status {answer['status'] or 'unknown'} at {answer['time_ms']}"
+          f"{' (usable)' if answer['usable'] else ''}")
+    print(f"proof verified (node key {source_of_key})")
+    if not (answer["genuine"] and answer["valid"]):
+        raise typer.Exit(1)
+
+
+def _raw(client: Client, path: str) -> bytes:
+    response = client.http.get(path)
+    if response.status_code >= 400:
+        client.get(path)  # raises ConsortiaError with the node's code and message
+    return response.content
+
+
+@app.command()
+def document(number: str,
+             out: Path = typer.Option(..., "--out", help="X.pdf for the printable certificate,"
+                                      " X.json for the signed document"),
+             url: str = UrlOption,
+             node_key: str | None = typer.Option(None, "--node-key", help="the node's public "
+                                                 "key (hex); by default the key /v1/chain "
+                                                 "publishes")) -> None:
+    """Save NUMBER's certificate as PDF or signed JSON; the signed JSON is verified first."""
+    suffix = out.suffix.lower()
+    if suffix not in (".pdf", ".json"):
+        fail("bad_out: --out ends in .pdf or .json")
+    given = None if node_key is None else _node_key(node_key)
+
+    def fetch(client: Client) -> tuple[bytes, dict[str, Any]]:
+        signed: dict[str, Any] = client.get(f"{PREFIX}/certificates/{number}/certificate.json")
+        key = _node_key(str(client.info()["node_key"])) if given is None else given
+        try:
+            verify_certificate_document(signed, key)
+        except DocumentError as exc:
+            fail(f"certificate does not verify: {exc}")
+        if suffix == ".json":
+            return (json.dumps(signed, ensure_ascii=False) + "\n").encode(), signed
+        return _raw(client, f"{PREFIX}/certificates/{number}/certificate.pdf"), signed
+
+    data, signed = _call(url, fetch)
+    _write(out, data)
+    doc = signed["document"]
+    print(f"{doc['number']}: {doc['status']} at {doc['as_of']['time_ms']}")
+    print(f"verified (node key {signed['node_key']}); wrote {out}")

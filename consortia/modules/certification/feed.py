@@ -24,7 +24,11 @@ from consortia.ledger.receipts import SignedTreeHead
 from consortia.ledger.state import Reader
 from consortia.modules.certification import queries
 from consortia.modules.certification.logic import effective_status
-from consortia.modules.certification.types import CERTIFICATE_PREFIX, Certificate
+from consortia.modules.certification.types import (
+    CERTIFICATE_PREFIX,
+    FEED_SERIAL_KEY,
+    Certificate,
+)
 
 FEED_DOMAIN = b"consortia/cfp-feed/v1"
 FEED_VERSION = 1
@@ -42,13 +46,9 @@ def feed_message(feed: dict[str, Any]) -> bytes:
 
 
 def serial(source: Reader) -> int:
-    """Status transitions recorded across every certificate (each one adds exactly one)."""
-    total = 0
-    for key in source.keys(CERTIFICATE_PREFIX):
-        cert = source.get(key, Certificate)
-        assert cert is not None, key
-        total += cert.history_count
-    return total
+    """Status transitions recorded across every certificate (each one adds exactly one): the
+    running total the certification module keeps as it appends to a history, so O(1)."""
+    return source.get(FEED_SERIAL_KEY, int) or 0
 
 
 def entry(source: Reader, cert: Certificate, time_ms: int) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def entry(source: Reader, cert: Certificate, time_ms: int) -> dict[str, Any]:
         "status": effective_status(cert, time_ms),
         "status_history": [{"status": t.to, "effective_ms": t.time_ms, "reason": t.reason,
                             "tx_id": t.tx_id}
-                           for t in queries.history(source, cert.id)],
+                           for t in queries.transitions(source, cert.id)],
     }
 
 
@@ -75,11 +75,9 @@ def build_feed(source: Reader, sth: SignedTreeHead, chain_id: str, after: str = 
     order after ``after``, at most ``limit``)."""
     limit = max(1, min(limit, ENTRIES_MAX))
     entries: list[dict[str, Any]] = []
-    for key in source.keys(CERTIFICATE_PREFIX):
-        if len(entries) >= limit:
-            break
-        if after and key <= CERTIFICATE_PREFIX + after:
-            continue
+    # The least key above the cursor's: only this page's keys are read.
+    start = CERTIFICATE_PREFIX + after + "\x00" if after else ""
+    for key in source.keys(CERTIFICATE_PREFIX, start=start, limit=limit):
         cert = source.get(key, Certificate)
         assert cert is not None, key
         entries.append(entry(source, cert, sth.time_ms))

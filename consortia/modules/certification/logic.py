@@ -27,6 +27,7 @@ from consortia.ledger.module import Action
 from consortia.ledger.result import Rejected
 from consortia.ledger.state import GOVERNANCE_SIGNER, Context, Reader
 from consortia.ledger.tx import DeviceCredential
+from consortia.modules.certification import marks
 from consortia.modules.certification.types import (
     ACCEPTED,
     BODY,
@@ -34,6 +35,7 @@ from consortia.modules.certification.types import (
     CERTIFICATION_MODEL,
     CHANGE_PENDING,
     EXPIRED,
+    FEED_SERIAL_KEY,
     HOLDER_OR_BODY,
     INSPECTIONS_MAX,
     ISSUED,
@@ -84,6 +86,10 @@ from consortia.modules.certification.types import (
     Transition,
     Vendor,
     by_body_key,
+    by_expiry_key,
+    by_status_key,
+    by_type_key,
+    by_vendor_key,
     certificate_device_key,
     certificate_key,
     device_key_of,
@@ -341,16 +347,43 @@ def _begin(ctx: Context, ref: str, action: str, target: str) -> tuple[Certificat
     return cert, current
 
 
+def _index_keys(cert: Certificate) -> set[str]:
+    """The registry search index entries of ``cert`` (see types.BY_VENDOR_PREFIX)."""
+    keys = {by_vendor_key(cert.vendor, cert.id), by_type_key(cert.product_type, cert.id),
+            by_status_key(cert.status, cert.id)}
+    if cert.expires_ms:
+        keys.add(by_expiry_key(cert.expires_ms, cert.id))
+    return keys
+
+
+def _put_certificate(ctx: Context, old: Certificate | None, new: Certificate) -> None:
+    """Write certificate ``new`` (``old``: as stored before, None for a new one) and move its
+    search index entries: every write of a certificate goes through here, so the indexes never
+    disagree with the records."""
+    assert old is None or old.id == new.id, (old, new)
+    ctx.put(certificate_key(new.id), new)
+    before = set() if old is None else _index_keys(old)
+    after = _index_keys(new)
+    # Sorted: a set's order changes with the process's hash seed, and every node must make
+    # the same writes in the same order.
+    for key in sorted(before - after):
+        ctx.delete(key)
+    for key in sorted(after - before):
+        ctx.put(key, "")
+
+
 def _record(ctx: Context, cert: Certificate, action: str, to: str, reason: str,
             evidence: str, **changes: Any) -> Certificate:
-    """Write the certificate in status ``to`` and append the transition to its history."""
+    """Write the certificate in status ``to`` and append the transition to its history (and
+    count it in the feed's serial)."""
     updated = msgspec.structs.replace(cert, status=to, updated_ms=ctx.time_ms,
                                       history_count=cert.history_count + 1, **changes)
-    ctx.put(certificate_key(cert.id), updated)
+    _put_certificate(ctx, cert if cert.history_count else None, updated)
     ctx.put(history_key(cert.id, cert.history_count), Transition(
         from_=effective_status(cert, ctx.time_ms) if cert.history_count else "draft", to=to,
         by=ctx.signer, time_ms=ctx.time_ms, reason=reason, evidence=evidence,
         tx_id=ctx.tx_id.hex(), action=action, expires_ms=updated.expires_ms))
+    ctx.put(FEED_SERIAL_KEY, (ctx.get(FEED_SERIAL_KEY, int) or 0) + 1)
     return updated
 
 
@@ -799,6 +832,7 @@ class CertificationModule:
         "select_inspections": Action(SelectInspections, select_inspections),
         "inspection_result": Action(InspectionResult, inspection_result),
         "register_device": Action(RegisterDevice, register_device),
+        **marks.ACTIONS,  # publish_mark, declare_mark_use, report_mark_misuse
     }
 
     def init_genesis(self, ctx: Context, genesis: Genesis) -> None:

@@ -95,6 +95,43 @@ def by_body_key(body: str, number: str) -> str:
     return f"certification/by_body/{body}/{number}"
 
 
+# Registry search indexes, one empty-valued key per certificate (the key is the data), kept by
+# logic._put_certificate whenever a certificate is written: they are ledger state, so every
+# node answers a search from the same indexes. Each lists certificate ids in id order, except
+# by_expiry, which is ordered by expiry then id.
+BY_VENDOR_PREFIX = "certification/by_vendor/"
+BY_TYPE_PREFIX = "certification/by_type/"
+BY_STATUS_PREFIX = "certification/by_status/"
+BY_EXPIRY_PREFIX = "certification/by_expiry/"
+EXPIRY_DIGITS = 19  # every signed 64-bit time in ms, zero-padded, so keys sort as numbers
+# Status transitions recorded across all certificates: the feed's serial, read in O(1).
+FEED_SERIAL_KEY = "certification/feed_serial"
+
+
+def by_vendor_key(vendor: str, cert_id: str) -> str:
+    return f"{BY_VENDOR_PREFIX}{vendor}/{cert_id}"
+
+
+def by_type_key(product_type: str, cert_id: str) -> str:
+    return f"{BY_TYPE_PREFIX}{product_type}/{cert_id}"
+
+
+def by_status_key(status: str, cert_id: str) -> str:
+    """By stored status: an issued certificate past its term is still under its stored one."""
+    return f"{BY_STATUS_PREFIX}{status}/{cert_id}"
+
+
+def expiry_prefix(expires_ms: int) -> str:
+    """The by_expiry keys of certificates expiring at ``expires_ms``; those of a window
+    ``[a, b)`` are the keys from ``expiry_prefix(a)`` up to ``expiry_prefix(b)``."""
+    assert 0 <= expires_ms < 10**EXPIRY_DIGITS, expires_ms
+    return f"{BY_EXPIRY_PREFIX}{expires_ms:0{EXPIRY_DIGITS}d}/"
+
+
+def by_expiry_key(expires_ms: int, cert_id: str) -> str:
+    return expiry_prefix(expires_ms) + cert_id
+
+
 def sequence_key(year: int) -> str:
     return f"certification/sequence/{year}"
 
@@ -361,3 +398,84 @@ class InspectionResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     evidence: str
     deadline_ms: int = 0
     reason: str = ""
+
+
+# -- the mark and its uses ----------------------------------------------------------------------
+# The certification body signs the mark of a certificate it issued (see mark.py); the holder
+# declares where it uses the mark; anyone may report a misuse, which opens an inspection.
+
+MARK_USES_MAX = 100  # declared uses per certificate
+MISUSE_REPORTS_MAX = 1_000  # misuse reports per certificate (each opens an inspection)
+
+
+def mark_key(number: str) -> str:
+    return f"certification/mark/{number}"
+
+
+def mark_signature_key(number: str, signature: str) -> str:
+    """Every mark signature the body ever published for ``number`` -> the publishing tx id, so
+    a replaced mark is told apart from one the body signed but never published."""
+    return f"certification/mark_signature/{number}/{signature}"
+
+
+def mark_use_key(number: str, use_id: str) -> str:
+    return f"certification/mark_use/{number}/{use_id}"
+
+
+def misuse_key(number: str, report_id: str) -> str:
+    return f"certification/mark_misuse/{number}/{report_id}"
+
+
+class Mark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The mark the issuing body published for a certificate; a new one replaces it."""
+
+    number: str
+    body: str  # member id of the issuing body
+    body_key: str  # the member key that signed (hex)
+    signature: str  # hex Ed25519 over mark.mark_message(number, vendor, body_key)
+    published_ms: int
+    tx_id: str
+
+
+class MarkUse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the holder says it uses the mark."""
+
+    id: str  # tx id of the declaration (hex)
+    certificate: str  # number
+    vendor: str
+    context: str  # one of the parameter cfp_mark_contexts when declared
+    description: str
+    declared_ms: int
+
+
+class MisuseReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A reported misuse of the mark and the in-service inspection it opened."""
+
+    id: str  # tx id of the report (hex)
+    certificate: str  # number
+    reporter: str  # the signer's key (hex)
+    context: str  # where the mark was seen (params.MARK_CONTEXTS)
+    description: str
+    evidence: str  # SHA-256 (hex) of the evidence behind the report
+    reported_ms: int
+    inspection: str  # id of the inspection it opened
+
+
+class PublishMark(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The issuing body publishes the certificate's mark."""
+
+    certificate: str  # number
+    signature: str  # hex Ed25519 by the body's member key over mark.mark_message(...)
+
+
+class DeclareMarkUse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    certificate: str  # number
+    context: str
+    description: str
+
+
+class ReportMarkMisuse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    certificate: str  # number
+    context: str
+    description: str
+    evidence: str

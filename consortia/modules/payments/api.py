@@ -217,7 +217,19 @@ def scan_view(state: Reader, scanned: ScannedCode, time_ms: int) -> dict[str, An
         "currency": currencies.get(scanned.currency_numeric), "amount": scanned.amount,
         "merchant_id": scanned.merchant_id, "order_id": scanned.order_id,
         "expires_ms": scanned.expires_ms, "warnings": list(scanned.warnings),
+        "wallet_id": scanned.wallet_id,
+        "kind": "person" if scanned.wallet_id else (
+            "merchant" if scanned.merchant_id else "foreign"),
         "payable": False, "reason": ""}
+    if scanned.wallet_id is not None:
+        wallet = state.get(wallet_key(scanned.wallet_id), Wallet)
+        if wallet is None:
+            out["reason"] = f"no wallet {scanned.wallet_id[:40]} on this network"
+        elif currencies.get(scanned.currency_numeric) != wallet.currency:
+            out["reason"] = "the code's currency is not the wallet's"
+        else:
+            out["payable"] = True
+        return out
     found = None if scanned.merchant_id is None else queries.merchant(state,
                                                                        scanned.merchant_id)
     if scanned.merchant_id is None:

@@ -50,6 +50,20 @@ def merchant_payload(merchant: Merchant, currency_numeric: str, exponent: int,
         expires_ms=None if order is None else order.expires_ms))
 
 
+RECEIVE_PREFIX = "wallet:"  # a person's receive code: account id "wallet:<wallet id>"
+RECEIVE_MCC = "0000"  # no merchant category: a person
+
+
+def receive_payload(wallet_id: str, name: str, city: str, country: str,
+                    currency_numeric: str) -> str:
+    """A person's receive code (a static MPM naming a wallet instead of a merchant): whoever
+    scans it sends a transfer. ``name`` and ``city`` are shown to the sender (ASCII)."""
+    return encode_mpm(MerchantCode(
+        merchant_name=name[:25] or wallet_id[:25], merchant_city=city[:15],
+        country=country, mcc=RECEIVE_MCC, currency=currency_numeric,
+        account=(CONSORTIA_GUID, RECEIVE_PREFIX + wallet_id)))
+
+
 @dataclass(frozen=True)
 class ScannedCode:
     """What a wallet learns from a merchant-presented code it scanned."""
@@ -58,22 +72,26 @@ class ScannedCode:
     merchant_city: str
     currency_numeric: str
     amount: str | None  # None: the payer enters it (a static code)
-    merchant_id: str | None  # None: another scheme's code, not payable on this network
+    merchant_id: str | None  # None: a person's code, or another scheme's (not payable here)
     order_id: str | None
     expires_ms: int | None
     warnings: tuple[str, ...]
+    wallet_id: str | None = None  # a person's receive code: send a transfer to this wallet
 
 
 def read_merchant_code(payload: str) -> ScannedCode:
     """Read a scanned MPM code; QrError (one clear line) when it is unreadable or not MPM."""
     decoded = decode(payload.strip())
     code = merchant_code(decoded)
-    merchant_id = None
+    merchant_id = wallet_id = None
     if code.account is not None and code.account[0].upper() == CONSORTIA_GUID:
-        merchant_id = code.account[1]
+        if code.account[1].startswith(RECEIVE_PREFIX):
+            wallet_id = code.account[1][len(RECEIVE_PREFIX):]
+        else:
+            merchant_id = code.account[1]
     return ScannedCode(code.merchant_name, code.merchant_city, code.currency, code.amount,
                        merchant_id, code.bill_number, code.expires_ms,
-                       tuple(decoded.warnings))
+                       tuple(decoded.warnings), wallet_id)
 
 
 # -- consumer-presented ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The payments read API over real HTTP: a merchant's public face, its books for the merchant,
-its bank, the network and the regulator only, and a payment for its payer."""
+its bank, the network and the regulator only, and a payment for its payer. The demo onboards
+jade-teahouse (settling into the teahouse wallet) and has chen pay its order T-1000."""
 
 from __future__ import annotations
 
@@ -32,10 +33,6 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
         run_demo(client, data_dir)
         keys = {m: member_key(data_dir, m) for m in ("lotus", "meridian", "harbor", "fro")}
         keys.update({w: wallet_owner_key(data_dir, w) for w in ("teahouse", "alice", "bob")})
-        result, _ = client.send(keys["lotus"], "payments.onboard_merchant", {
-            "merchant_id": "jade-teahouse", "name": "Jade Teahouse", "city": "Lantau",
-            "country": "HK", "mcc": "5814", "wallet_id": "teahouse"})
-        assert result["status"] == "accepted", result
         result, _ = client.send(keys["teahouse"], "payments.create_order", {
             "merchant_id": "jade-teahouse", "order_id": "T-1001", "amount": "18.80"})
         assert result["status"] == "accepted", result
@@ -73,12 +70,15 @@ def test_the_books_for_those_allowed(http: httpx.Client, books: Books, reader: s
     assert (order["status"], order["amount"], order["payment_id"]) == (
         "paid", "18.80", books.payment_id)
     listed = signed_get(http, key, "/v1/payments/merchants/jade-teahouse/payments").json()
-    assert [(p["id"], p["amount"], p["refunded"]) for p in listed["payments"]] == [
-        (books.payment_id, "18.80", "3.80")]
+    newest, *older = listed["payments"]
+    assert (newest["id"], newest["order_id"], newest["amount"], newest["refunded"]) == (
+        books.payment_id, "T-1001", "18.80", "3.80")
+    assert [(p["payer_wallet"], p["order_id"], p["amount"]) for p in older] == [
+        ("chen", "T-1000", "28.00")]
     totals = signed_get(http, key, "/v1/payments/merchants/jade-teahouse/totals",
                         {"day_start_ms": books.day_start_ms}).json()
     assert (totals["payments"], totals["paid"], totals["refunded"], totals["net"]) == (
-        1, "18.80", "3.80", "15.00")
+        2, "46.80", "3.80", "43.00")
 
 
 @pytest.mark.parametrize(("reader", "status"), [(None, 401), ("bob", 403), ("harbor", 403)])

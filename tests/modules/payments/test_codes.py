@@ -12,6 +12,7 @@ from consortia.modules.payments.codes import (
     merchant_payload,
     read_cpm,
     read_merchant_code,
+    receive_payload,
 )
 from consortia.modules.payments.types import Merchant, Order
 from consortia.qr import QrError, decode
@@ -58,3 +59,11 @@ def test_a_payment_token_round_trips_and_binds_its_chain() -> None:
         "alice", 1_700_000_060_000, 42, key.public_key_hex)
     assert cpm_signature_ok(token, "chain-a")
     assert not cpm_signature_ok(token, "chain-b")
+
+
+def test_a_persons_receive_code_names_a_wallet_not_a_merchant() -> None:
+    payload = receive_payload("alice", "Alice Lin", "Lantau", "HK", "156")
+    scanned = read_merchant_code(payload)
+    assert (scanned.wallet_id, scanned.merchant_id, scanned.merchant_name, scanned.amount) == (
+        "alice", None, "Alice Lin", None)
+    assert decode(payload).mcc == "0000"
