@@ -76,11 +76,14 @@ class LocalNode:
         (self.dir / "node.toml").write_text(
             f'data_dir = "."\nport = {self.port}\nmempool_txs_max = 400000\n')
         self.url = f"http://127.0.0.1:{self.port}"
+        self._start()
+
+    def _start(self, start_s_max: float = 30.0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "consortia", "node", "start", "--config",
              str(self.dir / "node.toml")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_s_max
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -90,12 +93,22 @@ class LocalNode:
         self.close()
         raise RuntimeError("bench node did not start")
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(10)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, start_s_max: float = 300.0) -> None:
+        """Stop the node and start it again on the same data: it loads what was built, as a
+        node does after any restart (a large state takes a while to load)."""
+        self._stop()
+        self._start(start_s_max)
+
+    def close(self) -> None:
+        self._stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

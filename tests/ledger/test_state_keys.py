@@ -3,6 +3,7 @@ writes over it, and every layer answers exactly as a sorted filter over its live
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from hypothesis import given, settings
@@ -105,36 +106,49 @@ def test_a_prefix_ends_just_above_every_key_that_starts_with_it() -> None:
 
 
 def test_listings_stay_whole_and_sorted_while_the_executor_applies_blocks() -> None:
-    """API threads list keys while the executor applies blocks. Each block here adds two keys
-    and deletes two, in one chunk of writes: a listing that does not count exactly as many
-    saw a sorted index half-way through an insert or a delete."""
-    assert APPLY_CHUNK_WRITES >= 4
-    live = 1_000
-    state = State({f"cert/x/{i:06d}": b"1" for i in range(live)})
+    """API threads list keys while the executor applies blocks that insert and delete keys
+    between others: a listing is sorted and always has every key no block touches (a sorted
+    list read half-way through a rebalance would skip, repeat or raise)."""
+    stable = [f"cert/x/{i:05d}0" for i in range(2_000)]
+    state = State(dict.fromkeys(stable, b"1"))
     failures: list[str] = []
     done = threading.Event()
 
     def read() -> None:
         while not done.is_set():
-            listed = state.keys("cert/x/")
-            counted = state.count("cert/x/")
-            if listed != sorted(listed) or len(listed) != live or counted != live:
-                failures.append(f"{len(listed)} listed, {counted} counted")
+            try:
+                listed = state.keys("cert/x/")
+            except Exception as exc:  # a reader must never see a half-done insert
+                failures.append(repr(exc))
+                return
+            kept = [k for k in listed if k.endswith("0")]
+            if listed != sorted(set(listed)) or kept != stable:
+                failures.append(f"{len(listed)} listed, {len(kept)} of {len(stable)} kept")
                 return
 
     readers = [threading.Thread(target=read) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: mid-insert, mid-slice
     for reader in readers:
         reader.start()
     try:
-        for i in range(0, 4_000, 2):
-            state.apply({f"cert/x/{live + i:06d}": b"1", f"cert/x/{live + i + 1:06d}": b"1",
-                         f"cert/x/{i:06d}": None, f"cert/x/{i + 1:06d}": None})
+        for block in range(40):
+            # Churn keys sort between the stable ones ("…1" to "…9"), so inserts and deletes
+            # split and merge the sorted list's parts under the readers.
+            digit = 1 + block % 9
+            writes: dict[str, bytes | None] = {f"cert/x/{i:05d}{digit}": b"1"
+                                               for i in range(0, 2_000, 3)}
+            if block:
+                writes.update({f"cert/x/{i:05d}{1 + (block - 1) % 9}": None
+                               for i in range(0, 2_000, 3)})
+            state.apply(writes)
     finally:
         done.set()
         for reader in readers:
             reader.join()
+        sys.setswitchinterval(interval)
     assert not failures, failures
-    assert state.keys("cert/x/", limit=1) == [f"cert/x/{4_000:06d}"]
+    assert state.count("cert/x/") == len(stable) + len(range(0, 2_000, 3))
 
 
 def test_a_block_larger_than_a_chunk_is_applied_whole() -> None:
