@@ -352,19 +352,11 @@ async def my_wallet(request: Request, before: str | None = None, tx: str | None 
 
 @router.post("/wallet/transfer")
 async def transfer(request: Request) -> Response:
+    found = await _owner_form(request)
+    if isinstance(found, Response):
+        return found
+    user, wallet, form = found
     custody = custody_of(request)
-    user = current_user(request)
-    if user is None:
-        return login_redirect(request)
-    try:
-        form = await read_form(request, custody.config.form_bytes_max)
-    except FormError as exc:
-        return render(request, "error.html", 400, title="Form refused", message=f"{exc}.")
-    if not csrf_ok(request, form):
-        return refused_form(request)
-    wallet = _own_wallet(request)
-    if wallet is None:
-        return forbidden(request, "Only a person with a wallet can send from it.")
     to_wallet = form.get("to", "").strip().lower()
     amount_text = form.get("amount", "").strip()
     memo = form.get("memo", "").strip()
