@@ -146,7 +146,8 @@ class Terminal:
             raise DeviceError(409, "not_configured", "no host configured: POST /lab/setup or "
                               "start the terminal with --node")
         check_amount(amount, currency)
-        _check_order_id(order_id)
+        if order_id:  # "": a counter payment keyed in at the till, with no ledger order
+            _check_order_id(order_id)
         if not 0 < len(code) <= CODE_CHARS_MAX:
             raise DeviceError(400, "bad_code", f"a payment code is 1 to {CODE_CHARS_MAX} "
                               "characters")
