@@ -87,6 +87,9 @@ def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node kee
               "(or bob, chen, dora, teahouse, harbor-books: password <name>-demo)")
         print(f"  desks       {url}/login  as harbor-desk, meridian-desk, arcadia-desk, "
               "lantau-desk, fro-desk (password <name>-demo)")
+        print(f"  CFP         {url}/cfp  (registry); log in as fcc-desk, pearl-lab, "
+              "lotus-devices, jade-terminals (password <name>-demo)")
+        print(f"  QR payments {url}/pay  (as a person), {url}/merchant  (as teahouse)")
         print("  (Ctrl-C stops the node)")
 
     serve(node, ready)
