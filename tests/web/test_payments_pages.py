@@ -4,7 +4,6 @@ merchant refunds part. Also: the wallet's own codes, a foreign scheme's code, ba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,11 +11,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from consortia.modules.currency import queries as currency
 from consortia.modules.payments.codes import read_cpm
 from tests.qr.samples import EMVCO_MPM
 from tests.web.conftest import DESKTOP, TIMEOUT_MS, WalletNode, log_in
 
 MERCHANT = "jade-teahouse"
+
+
+def wallet_of(node: WalletNode, wallet_id: str) -> int:
+    found = currency.wallet(node.node.chain.state, wallet_id)
+    assert found is not None, wallet_id
+    return found.balance_minor
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +125,7 @@ def test_unreadable_codes_say_why(page: Page, shop: WalletNode, text: str, says:
     expect(page.locator("#scan-error")).to_contain_text(says)
 
 
-def test_my_codes_are_a_fresh_payment_token_and_a_receive_code(page: Page,
+def test_my_codes_a_fresh_payment_token_and_a_receive_code_someone_sends_to(page: Page,
                                                                shop: WalletNode) -> None:
     log_in(page, shop.url, "bob")
     page.goto(shop.url + "/pay/code")
@@ -127,7 +133,15 @@ def test_my_codes_are_a_fresh_payment_token_and_a_receive_code(page: Page,
     assert token.wallet_id == "bob"
     expect(page.locator("#payment-code-qr svg")).to_be_visible()
     receive = page.locator("#receive-code").text_content() or ""
+    page.click("#logout")
+    # Alice scans Bob's receive code and sends him 5.00: a transfer to his wallet.
+    log_in(page, shop.url, "alice")
+    bob_before = wallet_of(shop, "bob")
     page.goto(shop.url + "/pay")
     page.fill("#payload", receive)
     page.click("#read")
-    expect(page.locator("h1")).to_have_text(re.compile(r"^Send to "))
+    expect(page.locator("h1")).to_have_text("Send to Bob Ho")
+    page.fill("#amount", "5.00")
+    page.click("#pay")
+    expect(page.locator("#outcome")).to_have_attribute("data-accepted", "true")
+    assert wallet_of(shop, "bob") == bob_before + 500
