@@ -213,9 +213,13 @@ def tx_send(kind: str, payload: str = typer.Argument(..., help="payload as JSON"
 def bench(url: str | None = typer.Option(None, help="benchmark a running node instead of "
                                           "starting one"),
           workload: str = typer.Option("notary", help="notary (document digests), "
-                                       "transfers (payments between wallets) or registry "
-                                       "(certification registry queries)"),
-          wallets: int = typer.Option(10_000, min=2, help="transfers: wallets to open"),
+                                       "transfers (payments between wallets), registry "
+                                       "(certification registry queries) or payments (QR "
+                                       "payments: scan-to-receipt latency at a rate)"),
+          wallets: int = typer.Option(10_000, min=2, help="transfers, payments: wallets to "
+                                      "open"),
+          rate: int = typer.Option(1_000, min=1, help="payments: payments offered per second"),
+          seconds: int = typer.Option(30, min=1, help="payments: how long to offer them"),
           certificates: int = typer.Option(100_000, min=1, help="registry: certificates to "
                                            "create before querying"),
           queries: int = typer.Option(200, min=1, help="registry: queries of each kind"),
@@ -226,7 +230,8 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
                                                "(with --url; default data/demo/keys)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
           ) -> None:
-    """Committed tx/s and commit latency over HTTP, against the machine's Ed25519 ceiling."""
+    """Committed tx/s and commit latency over HTTP, against the machine's Ed25519 ceiling
+    (registry: query latency; payments: scan-to-receipt latency at a sustained rate)."""
     from consortia.bench.throughput import run_bench
     from consortia.bench.workload import NotaryWorkload, Workload
 
@@ -237,10 +242,16 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
         from consortia.bench.transfers import TransfersWorkload
 
         chosen = TransfersWorkload(wallets)
-    elif workload != "registry":
-        fail(f"unknown workload {workload!r}: notary, transfers or registry")
+    elif workload not in ("registry", "payments"):
+        fail(f"unknown workload {workload!r}: notary, transfers, registry or payments")
     try:
-        if chosen is None:
+        if workload == "payments":
+            from consortia.bench.payments import run_payments_bench
+
+            report = run_payments_bench(url=url, rate_per_s=rate, seconds=seconds,
+                                        wallets=wallets, progress=not as_json,
+                                        cpu_count=os.cpu_count() or 1, keys_dir=keys_dir)
+        elif chosen is None:
             from consortia.bench.registry import run_registry_bench
 
             report = run_registry_bench(url=url, certificates=certificates,
@@ -255,6 +266,10 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
         fail(f"bench failed: {exc}".splitlines()[0])
     if as_json:
         print(json.dumps(report))
+    elif workload == "payments":
+        from consortia.bench.payments import print_report as print_payments
+
+        print_payments(report)
     elif chosen is None:
         from consortia.bench.registry import print_report as print_registry
 
