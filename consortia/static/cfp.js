@@ -3,6 +3,7 @@
 // Everything is written with textContent: nothing from the node is ever parsed as HTML.
 
 import { bytesToHex, canonicalJson, parseJson, verifyReceipt } from "./receipt.js";
+import { showChecks, showVerdict } from "./check-list.js";
 
 const PIN_STORAGE_KEY = "consortia.pinnedNodeKey"; // the key pinned on /explorer/verify
 const ANSWER_CHARS_MAX = 1_000_000; // real answers are ~8 KB
@@ -13,34 +14,6 @@ const utf8 = new TextEncoder();
 const $ = (id) => document.getElementById(id);
 
 class ProofError extends Error {}
-
-// -- showing ------------------------------------------------------------------------------------
-
-function showVerdict(state, text) {
-  const verdict = $("verdict");
-  verdict.dataset.state = state;
-  verdict.textContent = text;
-}
-
-function showChecks(checks) {
-  $("checks").replaceChildren(...checks.map((c) => {
-    const item = document.createElement("li");
-    item.className = c.ok ? "pass" : "fail";
-    item.dataset.ok = String(c.ok);
-    const mark = document.createElement("span");
-    mark.className = "mark";
-    mark.textContent = c.ok ? "✓" : "✗";
-    mark.setAttribute("aria-label", c.ok ? "passed" : "failed");
-    const name = document.createElement("strong");
-    name.className = "check-name";
-    name.textContent = c.name;
-    const detail = document.createElement("span");
-    detail.className = "detail";
-    detail.textContent = c.detail;
-    item.append(mark, name, detail);
-    return item;
-  }));
-}
 
 // -- the node key -------------------------------------------------------------------------------
 

@@ -2,39 +2,13 @@
 // Everything is written with textContent: nothing from a receipt is ever parsed as HTML.
 
 import { parseJson, verifyReceipt } from "./receipt.js";
+import { showChecks, showVerdict } from "./check-list.js";
 
 const PIN_STORAGE_KEY = "consortia.pinnedNodeKey";
 // A pasted or opened receipt larger than this is refused before parsing (real ones are ~3 KB).
 const RECEIPT_CHARS_MAX = 1_000_000;
 
 const $ = (id) => document.getElementById(id);
-
-function showVerdict(state, text) {
-  const verdict = $("verdict");
-  verdict.dataset.state = state;
-  verdict.textContent = text;
-}
-
-function showChecks(checks) {
-  const list = $("checks");
-  list.replaceChildren(...checks.map((c) => {
-    const item = document.createElement("li");
-    item.className = c.ok ? "pass" : "fail";
-    item.dataset.ok = String(c.ok);
-    const mark = document.createElement("span");
-    mark.className = "mark";
-    mark.textContent = c.ok ? "✓" : "✗";
-    mark.setAttribute("aria-label", c.ok ? "passed" : "failed");
-    const name = document.createElement("strong");
-    name.className = "check-name";
-    name.textContent = c.name;
-    const detail = document.createElement("span");
-    detail.className = "detail";
-    detail.textContent = c.detail;
-    item.append(mark, name, detail);
-    return item;
-  }));
-}
 
 async function check(receiptText, nodeKey) {
   if (receiptText.length > RECEIPT_CHARS_MAX) {

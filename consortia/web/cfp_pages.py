@@ -10,17 +10,13 @@ decoded here (zxing-cpp) and never stored.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
-from consortia.api.errors import ApiError, read_body
 from consortia.ledger.params import read_param
 from consortia.modules.certification import documents, queries
 from consortia.modules.certification.api import base_url, mark_view
@@ -47,6 +43,7 @@ from consortia.qr.errors import ImageError
 from consortia.qr.image import IMAGE_BYTES_MAX, read_image
 from consortia.web.pages import not_found, render
 from consortia.web.sessions import same_origin
+from consortia.web.uploads import UploadError, read_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -249,32 +246,17 @@ async def scan_page(request: Request, payload: str = "") -> Response:
     return RedirectResponse(_check_path(parsed), status_code=303)
 
 
-async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
-    yield body
-
-
 async def _uploaded_image(request: Request) -> bytes:
     """The picture of a multipart upload (field ``image``), bounded; ValueError says why."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ValueError("send the picture as a multipart form (field image)")
     try:
-        body = await read_body(request, UPLOAD_BYTES_MAX)
-    except ApiError as exc:
+        upload = await read_upload(request, UPLOAD_BYTES_MAX, fields_max=4)
+    except UploadError as exc:
         raise ValueError(f"the picture is too large: at most {IMAGE_BYTES_MAX} bytes"
-                         if exc.status == 413 else exc.message) from None
-    parser = MultiPartParser(request.headers, _once(body), max_files=1, max_fields=4)
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise ValueError(f"the upload is not a form with one picture ({exc.message})") from None
-    image = form.get("image")
-    try:
-        if not isinstance(image, UploadFile):
-            raise ValueError("choose a picture of the mark to upload")
-        return await image.read(IMAGE_BYTES_MAX + 1)
-    finally:
-        await form.close()
+                         if "too large" in str(exc) else str(exc)) from None
+    image = upload.files.get("image")
+    if image is None:
+        raise ValueError("choose a picture of the mark to upload")
+    return image
 
 
 @router.post("/cfp/mark")

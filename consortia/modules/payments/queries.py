@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from typing import Any, NamedTuple
 
 from consortia.ledger.state import Reader
@@ -68,10 +67,10 @@ def payments_of(source: Reader, merchant_id: str, *, since_ms: int = 0, before: 
     limit = max(0, min(limit, PAYMENTS_LIMIT_MAX))
     out: list[tuple[str, Payment]] = []
     prefix = f"payments/merchant_payment/{merchant_id}/"
-    keys = source.keys(prefix)
-    end = bisect.bisect_left(keys, prefix + before) if before else len(keys)
-    for key in reversed(keys[:end]):
-        if len(out) >= limit or int(key[len(prefix):len(prefix) + 13]) < since_ms:
+    keys = source.keys(prefix, start=f"{prefix}{since_ms:013d}",
+                       stop=prefix + before if before else None)
+    for key in reversed(keys):
+        if len(out) >= limit:
             break
         payment_id = source.get(key, str)
         found = None if payment_id is None else source.get(payment_key(payment_id), Payment)
@@ -94,10 +93,8 @@ def day_totals(source: Reader, merchant_id: str, day_start_ms: int) -> Totals:
     """Payments taken in the day starting at ``day_start_ms`` and what of them was refunded."""
     count = paid = refunded = 0
     prefix = f"payments/merchant_payment/{merchant_id}/"
-    keys = source.keys(prefix)
-    first = bisect.bisect_left(keys, f"{prefix}{day_start_ms:013d}")
-    last = bisect.bisect_left(keys, f"{prefix}{day_start_ms + DAY_MS:013d}")
-    for key in keys[first:last]:
+    for key in source.keys(prefix, start=f"{prefix}{day_start_ms:013d}",
+                           stop=f"{prefix}{day_start_ms + DAY_MS:013d}"):
         payment_id = source.get(key, str)
         found = None if payment_id is None else source.get(payment_key(payment_id), Payment)
         if found is not None:
