@@ -22,7 +22,12 @@ NodeDep = Annotated[Node, Depends(get_node)]
 WaitMs = Annotated[int, Query(ge=0, description="wait up to this long for execution")]
 
 
-async def _finish(node: Node, statuses: list[dict[str, str]], wait_ms: int) -> dict[str, Any]:
+Receipts = Annotated[bool, Query(description="with wait_ms: each committed tx's answer carries "
+                                  "its receipt, so one request brings the proof")]
+
+
+async def _finish(node: Node, statuses: list[dict[str, str]], wait_ms: int,
+                  receipts: bool = False) -> dict[str, Any]:
     if wait_ms == 0:
         return {"txs": statuses}
     wait_s = min(wait_ms, node.config.wait_ms_max) / 1000
@@ -30,6 +35,14 @@ async def _finish(node: Node, statuses: list[dict[str, str]], wait_ms: int) -> d
     await node.wait_committed(ids, wait_s)
     out = []
     for tx_id in ids:
+        if receipts:
+            receipt = node.chain.receipt(tx_id)
+            if receipt is not None:
+                result = receipt["result"]
+                out.append({"tx_id": receipt["tx_id"], "status": "committed",
+                            "height": result["height"], "leaf_index": receipt["leaf_index"],
+                            "result": result, "receipt": receipt})
+                continue
         status = node.tx_status(tx_id) or {"tx_id": tx_id.hex(), "status": "unknown"}
         status.pop("tx", None)
         out.append(status)
@@ -37,7 +50,8 @@ async def _finish(node: Node, statuses: list[dict[str, str]], wait_ms: int) -> d
 
 
 @router.post("/tx", summary="Submit one signed tx (JSON or msgpack)")
-async def submit_tx(request: Request, node: NodeDep, wait_ms: WaitMs = 0) -> dict[str, Any]:
+async def submit_tx(request: Request, node: NodeDep, wait_ms: WaitMs = 0,
+                    receipts: Receipts = False) -> dict[str, Any]:
     body = await read_body(request, node.config.tx_bytes_max)
     content_type = request.headers.get("content-type", "application/json").split(";")[0]
     try:
@@ -50,13 +64,14 @@ async def submit_tx(request: Request, node: NodeDep, wait_ms: WaitMs = 0) -> dic
                            "send application/json or application/msgpack")
     except MalformedTx as exc:
         raise ApiError(400, "malformed", str(exc)) from None
-    result = await _finish(node, await node.submit([envelope]), wait_ms)
+    result = await _finish(node, await node.submit([envelope]), wait_ms, receipts)
     tx: dict[str, Any] = result["txs"][0]
     return tx
 
 
 @router.post("/txs", summary="Submit a batch: a msgpack list of signed txs, all or none")
-async def submit_txs(request: Request, node: NodeDep, wait_ms: WaitMs = 0) -> dict[str, Any]:
+async def submit_txs(request: Request, node: NodeDep, wait_ms: WaitMs = 0,
+                     receipts: Receipts = False) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0]
     if content_type not in MSGPACK_TYPES:
         raise ApiError(415, "unsupported_media_type", "a batch is an application/msgpack list")
@@ -71,7 +86,7 @@ async def submit_txs(request: Request, node: NodeDep, wait_ms: WaitMs = 0) -> di
         raise ApiError(413, "too_many_txs",
                        f"a batch may hold at most {node.config.submit_txs_max} txs")
     statuses = await node.submit([bytes(r) for r in raws])
-    return await _finish(node, statuses, wait_ms)
+    return await _finish(node, statuses, wait_ms, receipts)
 
 
 @router.get("/tx/{tx_id}", summary="Status of a tx: pending, or committed with its result "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +48,23 @@ class NodeConfig(BaseSettings):
     webhook_backoff_max_ms: int = Field(default=600_000, ge=1)
     webhook_concurrency_max: int = Field(default=16, ge=1)
     verify_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+
+    # Ordering (docs/consortium.md). "solo": in-process, one node. "etcd": an etcd cluster
+    # orders batches for every node of the consortium.
+    ordering: Literal["solo", "etcd"] = "solo"
+    etcd_endpoints: list[str] = []  # "host:port" of each etcd member's client URL
+    etcd_prefix: str = "/consortia"  # keys live under <etcd_prefix>/<chain_id>/
+    etcd_timeout_s: float = Field(default=5.0, gt=0, le=60)  # one etcd call, then fail over
+    # etcd refuses requests above --max-request-bytes (we run it with 4 MiB): a batch's
+    # encoded value stays below this.
+    etcd_request_bytes_max: int = Field(default=4 * MIB - 64 * 1024, ge=64 * 1024)
+    # Batches kept in etcd at most; older ones are deleted even if a node has not read them
+    # (that node then catches up from a peer's snapshot).
+    etcd_window_batches_max: int = Field(default=20_000, ge=10)
+    etcd_window_interval_s: float = Field(default=2.0, gt=0)  # how often the window slides
+    # Other nodes of the consortium (base URLs): agreement checks and snapshots.
+    peers: list[str] = []
+    agreement_interval_ms: int = Field(default=1_000, ge=50)
 
     @property
     def genesis_path(self) -> Path:

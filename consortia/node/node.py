@@ -103,7 +103,13 @@ class Node:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.orderer.start(self._deliver, self.chain.last_batch_seq())
+        try:
+            self.orderer.start(self._deliver_ordered, self.chain.last_batch_seq())
+        except Exception as exc:
+            # e.g. behind the etcd window: the node serves what it has, visibly failed.
+            self.failed = f"{exc.__class__.__name__}: {exc}"
+            log.error("ordering did not start: %s", self.failed)
+            return
         self._running.set()
         self._thread = threading.Thread(target=self._cut_loop, name="cutter", daemon=True)
         self._thread.start()
@@ -125,14 +131,25 @@ class Node:
                 if batch:
                     self.orderer.submit(batch)
         except Exception as exc:
+            if self.failed is None:  # else _deliver_ordered said why already
+                self.failed = f"{exc.__class__.__name__}: {exc}"
+                log.exception("node stopped executing")
+
+    def _deliver_ordered(self, batch_seq: int, time_ms: int,
+                         items: list[Envelope | bytes]) -> None:
+        try:
+            self._deliver(batch_seq, time_ms, items)
+        except Exception as exc:
             # A node that cannot store a block must stop taking work, visibly.
             self.failed = f"{exc.__class__.__name__}: {exc}"
             log.exception("node stopped executing")
+            raise
 
-    def _deliver(self, batch_seq: int, time_ms: int, txs: list[Envelope]) -> None:
+    def _deliver(self, batch_seq: int, time_ms: int, items: list[Envelope | bytes]) -> None:
         started = time.perf_counter()
-        committed = self.chain.apply_batch(batch_seq, time_ms, list(txs))
-        self.mempool.forget(txs)
+        txs = [self._envelope(item) for item in items]
+        committed = self.chain.apply_batch(batch_seq, time_ms, txs)
+        self.mempool.forget([e for e in txs if isinstance(e, Envelope)])
         self.metrics.mempool_txs.set(len(self.mempool))
         if committed is None:
             self.metrics.txs_dropped.inc(len(txs))
@@ -142,6 +159,19 @@ class Node:
             listener(committed)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._on_commit, committed)
+
+    def _envelope(self, item: Envelope | bytes) -> Envelope | bytes:
+        """A tx of an ordered batch, as this node's pending envelope when it has one (its
+        signature is checked already), else decoded here (the executor checks it)."""
+        if isinstance(item, Envelope):
+            return item
+        try:
+            envelope = Envelope.from_msgpack(item)
+        except MalformedTx:
+            return item  # the executor drops it, as every node does
+        pending = self.mempool.get(envelope.tx_id)
+        # Tx ids do not cover the signature: reuse the check only for the very same bytes.
+        return pending if pending is not None and pending.raw == item else envelope
 
     def _record(self, committed: Committed, ordered: int, seconds: float) -> None:
         m = self.metrics
@@ -173,6 +203,10 @@ class Node:
         ("pending" or, for a tx already executed, "committed")."""
         if self.failed is not None:
             raise SubmitError(503, "node_failed", "this node has stopped executing")
+        if self.config.ordering != "solo" and not self.admitted():
+            raise SubmitError(403, "node_not_admitted",
+                              "this node is not an active node of the consortium: it follows "
+                              "the ledger but may not order txs")
         loop = asyncio.get_running_loop()
         threads = self.config.verify_threads
         chunk = max(64, -(-len(items) // threads))
@@ -229,8 +263,10 @@ class Node:
         if len(self._waiters) + len(tx_ids) > self.config.waiters_max:
             raise SubmitError(503, "too_many_waiters", "too many clients are waiting; poll")
         waiting: list[tuple[bytes, asyncio.Future[None]]] = []
+        recent = self.chain.recent
         for tx_id in tx_ids:
-            if self.store.tx(tx_id) is not None:
+            # Executed ids are in memory while unexpired; SQLite knows the rest.
+            if tx_id in recent or (tx_id not in self.mempool and self.store.has_tx(tx_id)):
                 continue
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(tx_id, []).append(future)
@@ -248,6 +284,13 @@ class Node:
         return not pending
 
     # -- reading ---------------------------------------------------------------------------
+
+    def admitted(self) -> bool:
+        """Whether governance lists this node's key as an active node."""
+        from consortia.modules.governance.queries import nodes
+
+        own = self.key.public_key_hex
+        return any(n.key == own and n.status == "active" for n in nodes(self.chain.state))
 
     def is_private(self, kind: str) -> bool:
         """Whether txs of ``kind`` are private: their content is shown only to those allowed."""

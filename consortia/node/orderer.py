@@ -8,8 +8,9 @@ from typing import Protocol
 
 from consortia.ledger.tx import Envelope
 
-# Called with (batch_seq, proposed_time_ms, txs) in order, exactly once per batch.
-Deliver = Callable[[int, int, list[Envelope]], None]
+# Called with (batch_seq, proposed_time_ms, items) in order, exactly once per batch. Items are
+# envelopes this node verified, or raw signed txs as another node's batch carried them.
+Deliver = Callable[[int, int, list[Envelope | bytes]], None]
 
 
 def now_ms() -> int:
@@ -38,7 +39,7 @@ class SoloOrderer:
     def submit(self, txs: list[Envelope]) -> None:
         assert self._deliver is not None, "orderer not started"
         self._seq += 1
-        self._deliver(self._seq, now_ms(), txs)
+        self._deliver(self._seq, now_ms(), list(txs))
 
     def stop(self) -> None:
         self._deliver = None

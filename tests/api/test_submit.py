@@ -9,6 +9,7 @@ import httpx
 import msgspec
 import pytest
 
+from consortia.ledger.receipts import verify_receipt
 from consortia.sdk.client import tx_id_of
 from tests.api.support import (
     WAIT_MS,
@@ -90,6 +91,35 @@ def test_batch_executes_every_tx_and_wait_ms_returns_their_results(
     assert sorted(t["leaf_index"] for t in txs) == list(
         range(before["tree_size"], before["tree_size"] + 5))
     assert sth(http)["tree_size"] == before["tree_size"] + 5
+
+
+def test_batch_with_receipts_answers_each_committed_tx_with_a_verifying_receipt(
+        node: RunningNode, http: httpx.Client) -> None:
+    stxs = [attest_tx(node) for _ in range(4)]
+    response = http.post("/v1/txs", params={"wait_ms": WAIT_MS, "receipts": "true"},
+                         content=batch_body(stxs), headers={"content-type": "application/msgpack"})
+    assert response.status_code == 200, response.text
+    txs = response.json()["txs"]
+    assert [t["tx_id"] for t in txs] == [tx_id_of(s) for s in stxs]
+    node_key = node.node.key.public_key
+    for t in txs:
+        assert t["status"] == "committed"
+        receipt = t["receipt"]
+        verify_receipt(receipt, node_key)
+        assert receipt["tx_id"] == t["tx_id"]
+        assert receipt["leaf_index"] == t["leaf_index"]
+        assert receipt["result"] == t["result"]
+        # The same proof as the receipt route gives, up to the tree head it is against.
+        later = http.get(f"/v1/tx/{t['tx_id']}/receipt").json()
+        assert later["leaf"] == receipt["leaf"]
+        assert later["leaf_index"] == receipt["leaf_index"]
+    # Without wait_ms there is nothing to prove yet: statuses only.
+    more = [attest_tx(node) for _ in range(2)]
+    response = http.post("/v1/txs", params={"receipts": "true"}, content=batch_body(more),
+                         headers={"content-type": "application/msgpack"})
+    assert all("receipt" not in t for t in response.json()["txs"])
+    for s in more:
+        commit(http, s)
 
 
 def test_batch_without_wait_is_acknowledged_pending(node: RunningNode,
