@@ -16,6 +16,7 @@ from consortia.api import health, ledger, tx
 from consortia.api.errors import install_error_handlers
 from consortia.custody import Custody, CustodyConfig
 from consortia.modules import module_routers
+from consortia.node.agreement import Agreement
 from consortia.node.node import Node
 
 
@@ -28,15 +29,18 @@ def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastA
     from consortia.modules.payments.notify import Notifier
 
     notifier = Notifier(node)  # merchant events: SSE and webhooks, beside the ledger too
+    agreement = Agreement(node)  # compares tree heads with config.peers (none: does nothing)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         node.start(loop)
         notifier.start(loop)
+        agreement.start(loop)
         try:
             yield
         finally:
+            await agreement.stop()  # first: it reads the store
             node.stop()
             await notifier.stop()
             custody.close()
@@ -55,10 +59,14 @@ def create_app(node: Node, custody_config: CustodyConfig | None = None) -> FastA
     app.state.node = node
     app.state.custody = custody
     app.state.notifier = notifier
+    app.state.agreement = agreement
     install_error_handlers(app)
     app.include_router(tx.router)
     app.include_router(ledger.router)
     app.include_router(health.router)
+    from consortia.api.snapshot import router as snapshot_router
+
+    app.include_router(snapshot_router)
     for router in module_routers():
         app.include_router(router)
     from consortia.web.cfp_desk_pages import router as cfp_desk_pages

@@ -28,3 +28,14 @@ class NodeMetrics:
             "consortia_block_txs", "Txs per block", registry=r,
             buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
         )
+        # Agreement with peers (consortia/node/agreement.py): an operator alerts on
+        # consortia_peers_diverged > 0; a diverged ledger needs people, not retries.
+        self.peers_diverged = Gauge("consortia_peers_diverged",
+                                    "Peers whose tree head differs from ours at the same height",
+                                    registry=r)
+        self.peer_height = Gauge("consortia_peer_height",
+                                 "Height of each peer's latest verified tree head", ["peer"],
+                                 registry=r)
+        self.agreement_checks = Counter("consortia_agreement_checks",
+                                        "Agreement checks of one peer, by result", ["result"],
+                                        registry=r)

@@ -14,10 +14,15 @@ from consortia.api.request_signing import sign_request
 from consortia.crypto.keys import SigningKey
 from consortia.ledger.receipts import ReceiptError, verify_receipt
 from consortia.ledger.tx import DeviceCredential, SignedTx, Tx, encode_signed, sign
+from consortia.node.agreement import BadTreeHead, tree_head_from_json
 
 DEFAULT_VALID_FOR_MS = 120_000
 # Txs per POST /v1/txs in send_many; a node takes at most submit_txs_max (default 10,000).
 SEND_MANY_BATCH_TXS = 2_000
+# receipt_agreed polls a node that has not reached the receipt's height yet: first after this,
+# doubling up to the max.
+AGREED_POLL_MS_FIRST = 50
+AGREED_POLL_MS_MAX = 500
 
 
 class ConsortiaError(Exception):
@@ -28,6 +33,38 @@ class ConsortiaError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class AgreementError(ReceiptError):
+    """Fewer than k nodes showed the receipt's tree head, so the receipt is not accepted.
+
+    A ReceiptError: code that treats a receipt failing verification as unproven treats this
+    one the same way. ``agreed`` lists the nodes (url, node_id, node_key) that showed the same
+    tree size and root; ``disagreed``, ``unreachable`` and ``not_counted`` (unknown keys, the
+    same node twice, a node still behind at the deadline) map a URL to the reason.
+    """
+
+    def __init__(self, message: str, *, k: int, agreed: list[dict[str, str]],
+                 disagreed: dict[str, str], unreachable: dict[str, str],
+                 not_counted: dict[str, str]) -> None:
+        super().__init__(message)
+        self.k = k
+        self.agreed = agreed
+        self.disagreed = disagreed
+        self.unreachable = unreachable
+        self.not_counted = not_counted
+
+
+class _Behind(Exception):
+    """The node has no block at the height asked for yet."""
+
+
+class _Disagrees(ValueError):
+    """The node answered, and what it answered does not match the receipt."""
+
+
+class _NotCounted(ValueError):
+    """The node answered but cannot count towards k (its key is not an active node)."""
 
 
 def build_tx(key: SigningKey, chain_id: str, kind: str, payload: dict[str, Any], *,
@@ -177,6 +214,131 @@ class Client:
         if key is None:
             raise ReceiptError("no node key pinned: pass node_key to trust")
         verify_receipt(receipt, bytes.fromhex(key))
+
+    def receipt_agreed(self, tx_id: str, peers: Sequence[str | Client], k: int,
+                       timeout_s: float = 10.0) -> dict[str, Any]:
+        """The receipt of ``tx_id``, accepted only when at least ``k`` nodes (this one
+        included) show the same tree size and root at the receipt's height.
+
+        One node's signature proves what that node says; k nodes of different operators saying
+        the same proves the consortium's ledger says it. The receipt is verified against this
+        node's key (pinned, or as published); each peer's tree head at the receipt's height is
+        verified against the key the peer publishes in /v1/chain, and a node counts only if its
+        key is an active node in this node's governance (/v1/governance/nodes), and only once
+        however many URLs lead to it. A peer not yet at that height is asked again until
+        ``timeout_s``. Peers given as URLs get a client of their own, closed before returning.
+
+        Returns {"receipt", "height", "tree_size", "root_hash", "agreed", "disagreed",
+        "unreachable", "not_counted"}; raises AgreementError (a ReceiptError) below ``k``.
+        """
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        deadline = time.monotonic() + timeout_s
+        receipt = self.receipt(tx_id)
+        own_key = self.node_key or self.info()["node_key"]
+        self.verify(receipt, own_key)
+        head = receipt["signed_tree_head"]
+        height: int = head["height"]
+        info = self.get("/v1/chain")
+        active = {n["key"]: n["id"] for n in self.get("/v1/governance/nodes")["nodes"]
+                  if n["status"] == "active"}
+        agreed: list[dict[str, str]] = []
+        disagreed: dict[str, str] = {}
+        unreachable: dict[str, str] = {}
+        not_counted: dict[str, str] = {}
+        if own_key in active:
+            agreed.append({"url": self.url, "node_id": active[own_key], "node_key": own_key})
+        else:
+            not_counted[self.url] = "this node's key is not an active node in its governance"
+        owned = [Client(p, timeout_s=timeout_s) for p in peers if isinstance(p, str)]
+        mine = iter(owned)
+        pending = [p if isinstance(p, Client) else next(mine) for p in peers]
+        poll_ms = AGREED_POLL_MS_FIRST
+        try:
+            while pending and len(agreed) < k:
+                # Nobody behind could lift the count to k: the answer is already known.
+                if len(agreed) + len(pending) < k:
+                    break
+                behind: list[Client] = []
+                for peer in pending:
+                    remaining_s = deadline - time.monotonic()
+                    if remaining_s <= 0:
+                        behind.append(peer)
+                        continue
+                    try:
+                        key = peer._tree_head_agrees(head, info, active, remaining_s)
+                    except _Behind:
+                        behind.append(peer)
+                        continue
+                    except _Disagrees as exc:
+                        disagreed[peer.url] = str(exc)
+                        continue
+                    except _NotCounted as exc:
+                        not_counted[peer.url] = str(exc)
+                        continue
+                    except (httpx.HTTPError, ConsortiaError, ValueError, KeyError,
+                            TypeError) as exc:  # no answer, an error, or not our API
+                        unreachable[peer.url] = f"{exc.__class__.__name__}: {exc}"
+                        continue
+                    same = next((a for a in agreed if a["node_key"] == key), None)
+                    if same is not None:
+                        not_counted[peer.url] = f"the same node as {same['url']}"
+                    else:
+                        agreed.append({"url": peer.url, "node_id": active[key],
+                                       "node_key": key})
+                pending = behind
+                if not pending or len(agreed) >= k or time.monotonic() >= deadline:
+                    break
+                time.sleep(min(poll_ms / 1000, max(0.0, deadline - time.monotonic())))
+                poll_ms = min(poll_ms * 2, AGREED_POLL_MS_MAX)
+        finally:
+            for client in owned:
+                client.close()
+        for peer in pending:
+            not_counted[peer.url] = f"no block at height {height} yet when the check ended"
+        outcome: dict[str, Any] = {
+            "receipt": receipt, "height": height, "tree_size": head["tree_size"],
+            "root_hash": head["root_hash"], "agreed": agreed, "disagreed": disagreed,
+            "unreachable": unreachable, "not_counted": not_counted}
+        if len(agreed) < k:
+            parts = [f"receipt of tx {tx_id} at height {height}: {len(agreed)} node(s) agree "
+                     f"({', '.join(a['url'] for a in agreed) or 'none'}), {k} required"]
+            for label, found in (("disagreed", disagreed), ("unreachable", unreachable),
+                                 ("not counted", not_counted)):
+                if found:
+                    parts.append(f"{label}: " + "; ".join(f"{u} ({r})" for u, r in found.items()))
+            raise AgreementError(". ".join(parts), k=k, agreed=agreed, disagreed=disagreed,
+                                 unreachable=unreachable, not_counted=not_counted)
+        return outcome
+
+    def _tree_head_agrees(self, head: dict[str, Any], info: dict[str, Any],
+                          active: dict[str, str], timeout_s: float) -> str:
+        """This node's key, when its tree head at ``head``'s height is ``head``'s tree size
+        and root, signed by that key. _Behind, _Disagrees, _NotCounted otherwise (or the
+        transport's errors when it does not answer properly)."""
+        mine = self._json(self.http.get("/v1/chain", timeout=timeout_s))
+        if (mine.get("chain_id"), mine.get("genesis_hash")) != (info["chain_id"],
+                                                                 info["genesis_hash"]):
+            raise _Disagrees(f"runs chain {mine.get('chain_id')!r} with another genesis")
+        key: str = mine["node_key"]
+        if self.node_key is not None and self.node_key != key:
+            raise _Disagrees(f"publishes node key {key}, not the pinned {self.node_key}")
+        if key not in active:
+            raise _NotCounted(f"key {key} is not an active node in governance")
+        response = self.http.get(f"/v1/sth/{head['height']}", timeout=timeout_s)
+        if response.status_code == 404:
+            raise _Behind()
+        try:
+            sth = tree_head_from_json(self._json(response), bytes.fromhex(key))
+        except BadTreeHead as exc:
+            raise _Disagrees(str(exc)) from None
+        if sth.height != head["height"]:
+            raise _Disagrees(f"answered height {sth.height} for {head['height']}")
+        if sth.tree_size != head["tree_size"] or sth.root_hash.hex() != head["root_hash"]:
+            raise _Disagrees(f"at height {sth.height} has tree_size {sth.tree_size} root "
+                             f"{sth.root_hash.hex()}; the receipt has tree_size "
+                             f"{head['tree_size']} root {head['root_hash']}")
+        return key
 
     def send(self, key: SigningKey, kind: str, payload: dict[str, Any],
              timeout_s: float = 30.0, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
