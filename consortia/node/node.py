@@ -116,9 +116,10 @@ class Node:
 
     def stop(self) -> None:
         self._running.clear()
+        # The orderer first: a cutter blocked writing to an unreachable etcd is released.
+        self.orderer.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.orderer.stop()
         self.verify_pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 
@@ -131,6 +132,8 @@ class Node:
                 if batch:
                     self.orderer.submit(batch)
         except Exception as exc:
+            if not self._running.is_set():
+                return  # stopping: the orderer refused the last batch, which stays unordered
             if self.failed is None:  # else _deliver_ordered said why already
                 self.failed = f"{exc.__class__.__name__}: {exc}"
                 log.exception("node stopped executing")

@@ -37,7 +37,8 @@ class SoloOrderer:
         self._seq = after_seq
 
     def submit(self, txs: list[Envelope]) -> None:
-        assert self._deliver is not None, "orderer not started"
+        if self._deliver is None:
+            raise RuntimeError("the orderer is stopped")
         self._seq += 1
         self._deliver(self._seq, now_ms(), list(txs))
 

@@ -21,7 +21,22 @@ def build_node(config: NodeConfig, genesis: Genesis | None = None) -> Node:
     """A node from its config: genesis and key files are read (the key made on first use)."""
     genesis = genesis if genesis is not None else load_genesis(config.genesis_path)
     key = SigningKey.load_or_create(config.key_path)
-    return Node(config, genesis, key, default_modules())
+    if config.ordering == "solo":
+        return Node(config, genesis, key, default_modules())
+    from consortia.node.etcd_orderer import EtcdOrderer
+
+    # The etcd window waits for every active node of the consortium to have stored a batch.
+    holder: list[Node] = []
+
+    def window_nodes() -> list[str]:
+        from consortia.modules.governance.queries import nodes
+
+        return [n.id for n in nodes(holder[0].chain.state) if n.status == "active"]
+
+    orderer = EtcdOrderer(config, genesis.chain_id, window_nodes)
+    node = Node(config, genesis, key, default_modules(), orderer)
+    holder.append(node)
+    return node
 
 
 def make_server(node: Node) -> uvicorn.Server:
