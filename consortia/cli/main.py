@@ -97,15 +97,28 @@ def up(data_dir: Path = typer.Option(Path("data/demo"), help="where the node kee
 
 @node_app.command("start")
 def node_start(config: Path = typer.Option(..., "--config", help="TOML config file"),
-               port: int | None = typer.Option(None, help="override the port")) -> None:
+               port: int | None = typer.Option(None, help="override the port"),
+               catch_up_from: str | None = typer.Option(
+                   None, "--catch-up-from", help="first install a checked snapshot of this "
+                   "peer's ledger (base URL); with etcd ordering that happens anyway, from "
+                   "the configured peers, when etcd no longer holds what this node lacks")
+               ) -> None:
     """Start a node from a config file (genesis and key paths are in it)."""
     from consortia.ledger.chain import ChainError
     from consortia.ledger.genesis import GenesisError
     from consortia.node.config import load_config
     from consortia.node.server import build_node, serve
+    from consortia.node.snapshot import SnapshotError, catch_up_before_start
 
     try:
         cfg = load_config(config, port=port)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot start node: {exc}".splitlines()[0])
+    try:
+        catch_up_before_start(cfg, catch_up_from, say=lambda line: print(line, flush=True))
+    except SnapshotError as exc:
+        fail(f"cannot catch up: {exc}".splitlines()[0])
+    try:
         node = build_node(cfg)
     except (OSError, ValueError, GenesisError, ChainError) as exc:
         fail(f"cannot start node: {exc}".splitlines()[0])
