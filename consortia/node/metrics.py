@@ -2,7 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Plain counters an orderer may keep (consortia/node/etcd_orderer.py), exported as
+# consortia_orderer_<name>_total: the orderer stays free of metrics code.
+ORDERER_COUNTERS = {
+    "batches_written": "Batches this node wrote to the orderer",
+    "batches_delivered": "Batches delivered in order to this node",
+    "batches_skipped": "Ordered entries that were not batches or were seen before",
+    "write_retries": "Batch writes retried (idempotent: never executed twice)",
+    "failovers": "Switches to another etcd endpoint",
+    "catchups": "Catch-ups by paged Range (after a compaction or a reconnect)",
+    "window_passes": "Passes of the sliding window (delete and compact)",
+}
+
+
+class OrdererCollector(Collector):
+    """Reads the orderer's counters at scrape time."""
+
+    def __init__(self, orderer: Any) -> None:
+        self.orderer = orderer
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for name, help_text in ORDERER_COUNTERS.items():
+            value = getattr(self.orderer, name, None)
+            if isinstance(value, int):
+                family = CounterMetricFamily(f"consortia_orderer_{name}", help_text)
+                family.add_metric([], value)
+                yield family
+        floor = getattr(self.orderer, "floor", None)
+        if isinstance(floor, int):
+            yield GaugeMetricFamily("consortia_orderer_floor",
+                                    "etcd revision below which batches may be deleted",
+                                    value=floor)
 
 
 class NodeMetrics:
@@ -39,3 +76,7 @@ class NodeMetrics:
         self.agreement_checks = Counter("consortia_agreement_checks",
                                         "Agreement checks of one peer, by result", ["result"],
                                         registry=r)
+
+    def watch_orderer(self, orderer: Any) -> None:
+        """Export ``orderer``'s counters (an orderer without them exports nothing)."""
+        self.registry.register(OrdererCollector(orderer))

@@ -82,6 +82,7 @@ class Node:
         self.chain = Chain(self.store, genesis, self.executor, key)
         self.mempool = Mempool(config.mempool_txs_max)
         self.orderer = orderer or SoloOrderer()
+        self.metrics.watch_orderer(self.orderer)
         self.hub = EventHub(config.sse_clients_max, config.sse_queue_events_max)
         self.verify_pool = ThreadPoolExecutor(config.verify_threads,
                                               thread_name_prefix="verify")
