@@ -28,6 +28,7 @@ app.add_typer(tx_app, name="tx")
 
 
 def _register_module_clis() -> None:
+    from consortia.cluster.cli import app as cluster_app
     from consortia.conformance.cli import app as lab_app
     from consortia.devices.cli import app as device_app
     from consortia.modules.certification.cli import app as certification_app
@@ -41,6 +42,7 @@ def _register_module_clis() -> None:
     app.add_typer(lab_app, name="lab")
     app.add_typer(device_app, name="device")
     app.add_typer(qr_app, name="qr")
+    app.add_typer(cluster_app, name="cluster")
 
 
 _register_module_clis()
@@ -242,6 +244,10 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
           keys_dir: Path | None = typer.Option(None, help="member key files for the set-up "
                                                "(with --url; default data/demo/keys)"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+          cluster: Path | None = typer.Option(None, "--cluster", help="benchmark the local "
+                                              "cluster in this directory (consortia cluster "
+                                              "up), then an embedded node the same way "
+                                              "(notary, transfers)"),
           ) -> None:
     """Committed tx/s and commit latency over HTTP, against the machine's Ed25519 ceiling
     (registry: query latency; payments: scan-to-receipt latency at a sustained rate)."""
@@ -257,6 +263,10 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
         chosen = TransfersWorkload(wallets)
     elif workload not in ("registry", "payments"):
         fail(f"unknown workload {workload!r}: notary, transfers, registry or payments")
+    if cluster is not None:
+        _bench_cluster(cluster, workload, wallets, txs=txs, batch=batch, clients=clients,
+                       as_json=as_json)
+        return
     try:
         if workload == "payments":
             from consortia.bench.payments import run_payments_bench
@@ -290,6 +300,37 @@ def bench(url: str | None = typer.Option(None, help="benchmark a running node in
     else:
         from consortia.bench.throughput import print_report
 
+        print_report(report)
+    if report["checks_failed"]:
+        fail("bench checks failed: " + "; ".join(report["checks_failed"]))
+
+
+def _bench_cluster(directory: Path, workload: str, wallets: int, *, txs: int, batch: int,
+                   clients: int, as_json: bool) -> None:
+    """``bench --cluster D``: the local cluster, then an embedded node (consortia.bench.cluster)."""
+    from consortia.bench.cluster import print_report, run_cluster_bench
+    from consortia.bench.workload import NotaryWorkload, Workload
+    from consortia.cluster.local import ClusterError
+
+    def make_workload() -> Workload:
+        if workload == "transfers":
+            from consortia.bench.transfers import TransfersWorkload
+
+            return TransfersWorkload(wallets)
+        return NotaryWorkload()
+
+    if workload not in ("notary", "transfers"):
+        fail(f"--cluster runs the notary or transfers workload, not {workload!r}")
+    try:
+        report = run_cluster_bench(directory, make_workload, txs=txs, batch=batch,
+                                   clients=clients, cpu_count=os.cpu_count() or 1,
+                                   progress=not as_json)
+    except (ClusterError, RuntimeError, ValueError, OSError, ConsortiaError,
+            httpx.HTTPError) as exc:
+        fail(f"bench failed: {exc}".splitlines()[0])
+    if as_json:
+        print(json.dumps(report))
+    else:
         print_report(report)
     if report["checks_failed"]:
         fail("bench checks failed: " + "; ".join(report["checks_failed"]))

@@ -211,7 +211,9 @@ async def _rpc(call: Awaitable[T]) -> T:
 
 
 # Errors that mean "this member, now": fail over (or see that someone did) and retry.
-_MEMBER_ERRORS = (grpc.aio.AioRpcError, _Lost)
+# A call built on a channel another task's failover has just closed raises UsageError before
+# _rpc can see it: the same "lost member" case.
+_MEMBER_ERRORS = (grpc.aio.AioRpcError, grpc.aio.UsageError, _Lost)
 
 
 @dataclass(frozen=True)
