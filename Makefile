@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := chromium etcd-server etcd-client
+DEBIAN_PACKAGES := chromium etcd-server etcd-client openssl
 PORT ?= 8080
 DATA_DIR ?= data/demo
 

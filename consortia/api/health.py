@@ -24,6 +24,8 @@ async def get_agreement(request: Request) -> Agreement | None:
 
 
 AgreementDep = Annotated[Agreement | None, Depends(get_agreement)]
+# An etcd silent for this many call timeouts (each a probe and a failover) degrades /healthz.
+ORDERER_SILENT_TIMEOUTS_MAX = 3
 
 
 def _failure(node: Node) -> str | None:
@@ -52,6 +54,13 @@ async def healthz(node: NodeDep, agreement: AgreementDep) -> Any:
     if failure is not None:
         body["status"] = "failed"
         body["reason"] = failure
+        return JSONResponse(body, status_code=503)
+    silent_s = getattr(node.orderer, "silent_s", None)
+    if (silent_s is not None
+            and silent_s() > ORDERER_SILENT_TIMEOUTS_MAX * node.config.etcd_timeout_s):
+        # Reads still work, but nothing submitted here can be ordered until etcd answers.
+        body["status"] = "degraded"
+        body["reason"] = f"no etcd member has answered for {silent_s():.0f} s"
         return JSONResponse(body, status_code=503)
     alarmed = [] if agreement is None else agreement.alarmed()
     if alarmed:

@@ -4,6 +4,11 @@ Used by ``consortia cluster`` and by tests. Members run in their own session so 
 process (``cluster down``) can kill them by pid, and each logs to ``<data_dir>/m<i>.log``.
 Health and leadership are asked over etcd's gRPC API (the stubs aetcd ships), not by shelling
 out to ``etcdctl``, so that polling stays cheap on a loaded machine.
+
+With ``tls`` the members serve their client URLs over TLS (``https://``), optionally requiring
+client certificates (``--client-cert-auth``), and our own health and leader checks connect
+with the same CA and client certificate a node would use. Peer traffic stays plain: it never
+leaves loopback here.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -49,10 +55,61 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def endpoint_healthy(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+@dataclass(frozen=True)
+class EtcdTls:
+    """PEM files for TLS on the members' client URLs.
+
+    ``cert_file``/``key_file`` are each member's server certificate (it must name the host
+    the clients dial: here IP 127.0.0.1 in its subjectAltName), ``ca_file`` the CA that
+    signed it and, with ``client_cert_auth``, the clients' certificates.
+    ``client_cert_file``/``client_key_file`` are what our own health checks present; they
+    are required with ``client_cert_auth``.
+    """
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    client_cert_auth: bool = False
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("client_cert_file and client_key_file go together")
+        if self.client_cert_auth and self.client_cert_file is None:
+            raise ValueError("client_cert_auth needs client_cert_file and client_key_file "
+                             "for the cluster's own health checks")
+
+    def flags(self) -> list[str]:
+        """etcd's command-line flags for TLS on the client URLs."""
+        flags = ["--cert-file", str(self.cert_file), "--key-file", str(self.key_file),
+                 "--trusted-ca-file", str(self.ca_file)]
+        if self.client_cert_auth:
+            flags.append("--client-cert-auth")
+        return flags
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials of a client of this cluster (the CA and our client cert)."""
+        def read(path: Path | None) -> bytes | None:
+            return None if path is None else path.read_bytes()
+
+        return grpc.ssl_channel_credentials(root_certificates=read(self.ca_file),
+                                            private_key=read(self.client_key_file),
+                                            certificate_chain=read(self.client_cert_file))
+
+
+def _channel(endpoint: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(endpoint)
+    return grpc.secure_channel(endpoint, credentials)
+
+
+def endpoint_healthy(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S,
+                     credentials: grpc.ChannelCredentials | None = None) -> bool:
     """True when the member at ``endpoint`` serves a linearizable read, which needs a leader
-    and a quorum behind it (what ``etcdctl endpoint health`` checks)."""
-    with grpc.insecure_channel(endpoint) as channel:
+    and a quorum behind it (what ``etcdctl endpoint health`` checks). With ``credentials``
+    over TLS (a refused handshake is unhealthy)."""
+    with _channel(endpoint, credentials) as channel:
         try:
             rpc.KVStub(channel).Range(rpc.RangeRequest(key=b"health"), timeout=timeout_s)
         except grpc.RpcError:
@@ -60,12 +117,14 @@ def endpoint_healthy(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return True
 
 
-def wait_healthy(endpoints: Sequence[str], timeout_s: float = 20.0) -> None:
+def wait_healthy(endpoints: Sequence[str], timeout_s: float = 20.0,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
     """Block until every endpoint is healthy; ``TimeoutError`` naming the laggards if not."""
     deadline = time.monotonic() + timeout_s
     pending = list(endpoints)
     while True:
-        pending = [e for e in pending if not endpoint_healthy(e)]
+        pending = [e for e in pending
+                   if not endpoint_healthy(e, credentials=credentials)]
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -73,9 +132,10 @@ def wait_healthy(endpoints: Sequence[str], timeout_s: float = 20.0) -> None:
         time.sleep(POLL_S)
 
 
-def member_status(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, int] | None:
+def member_status(endpoint: str, timeout_s: float = PROBE_TIMEOUT_S,
+                  credentials: grpc.ChannelCredentials | None = None) -> tuple[int, int] | None:
     """(this member's id, the leader's id as this member sees it; 0 = none), or None."""
-    with grpc.insecure_channel(endpoint) as channel:
+    with _channel(endpoint, credentials) as channel:
         try:
             status = rpc.MaintenanceStub(channel).Status(rpc.StatusRequest(), timeout=timeout_s)
         except grpc.RpcError:
@@ -88,7 +148,7 @@ class EtcdCluster:
 
     def __init__(self, data_dir: Path, members: int = 3, *,
                  client_ports: list[int] | None = None, peer_ports: list[int] | None = None,
-                 token: str = "consortia") -> None:
+                 token: str = "consortia", tls: EtcdTls | None = None) -> None:
         assert members >= 1, "a cluster has at least one member"
         self.data_dir = data_dir
         self.members = members
@@ -99,15 +159,24 @@ class EtcdCluster:
         if len(set(self.client_ports + self.peer_ports)) != 2 * members:
             raise ValueError("client and peer ports must all differ")
         self.token = token
+        self.tls = tls
+        # Read once: every health poll and leader check reuses them.
+        self.credentials = None if tls is None else tls.credentials()
         self.endpoints: list[str] = [f"127.0.0.1:{p}" for p in self.client_ports]
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * members
         self._paused: set[int] = set()
+
+    @property
+    def client_urls(self) -> list[str]:
+        """Each member's client URL as etcd advertises it (``https://`` with TLS)."""
+        scheme = "http" if self.tls is None else "https"
+        return [f"{scheme}://127.0.0.1:{p}" for p in self.client_ports]
 
     # -- processes -------------------------------------------------------------------------
 
     def _command(self, i: int) -> list[str]:
         initial = ",".join(f"m{j}=http://127.0.0.1:{p}" for j, p in enumerate(self.peer_ports))
-        client_url = f"http://127.0.0.1:{self.client_ports[i]}"
+        client_url = self.client_urls[i]
         peer_url = f"http://127.0.0.1:{self.peer_ports[i]}"
         # On a restart etcd reads membership from its WAL and ignores the --initial-* flags.
         return [
@@ -119,6 +188,7 @@ class EtcdCluster:
             "--max-request-bytes", str(ETCD_REQUEST_BYTES_MAX),
             "--quota-backend-bytes", str(ETCD_QUOTA_BACKEND_BYTES),
             "--logger", "zap", "--log-outputs", "stderr",
+            *([] if self.tls is None else self.tls.flags()),
         ]
 
     def _running(self, i: int) -> subprocess.Popen[bytes] | None:
@@ -153,7 +223,7 @@ class EtcdCluster:
             if self._running(i) is None:
                 self._spawn(i)
         try:
-            wait_healthy(self.endpoints, timeout_s)
+            wait_healthy(self.endpoints, timeout_s, self.credentials)
         except TimeoutError:
             self._raise_if_exited()
             raise
@@ -166,7 +236,7 @@ class EtcdCluster:
         self._spawn(i)
         if wait:
             try:
-                wait_healthy([self.endpoints[i]], timeout_s)
+                wait_healthy([self.endpoints[i]], timeout_s, self.credentials)
             except TimeoutError:
                 self._raise_if_exited()
                 raise
@@ -228,7 +298,7 @@ class EtcdCluster:
         for i, endpoint in enumerate(self.endpoints):
             if self._running(i) is None or i in self._paused:
                 continue
-            status = member_status(endpoint)
+            status = member_status(endpoint, credentials=self.credentials)
             if status is not None:
                 ids[status[0]] = i
                 if status[1]:
@@ -251,7 +321,7 @@ class EtcdCluster:
 
     def healthy(self) -> bool:
         """Every member serves linearizable reads."""
-        return all(endpoint_healthy(e) for e in self.endpoints)
+        return all(endpoint_healthy(e, credentials=self.credentials) for e in self.endpoints)
 
     def leader(self, timeout_s: float = 10.0) -> int:
         """Index of the current leader; waits (up to ``timeout_s``) while there is none."""

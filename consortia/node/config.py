@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -62,9 +62,32 @@ class NodeConfig(BaseSettings):
     # (that node then catches up from a peer's snapshot).
     etcd_window_batches_max: int = Field(default=20_000, ge=10)
     etcd_window_interval_s: float = Field(default=2.0, gt=0)  # how often the window slides
+    # TLS to etcd (PEM files). With the CA, every etcd connection is TLS and checks the
+    # members' server certificates; the node's certificate and key (both or neither)
+    # authenticate it to etcd's --client-cert-auth. None: plain gRPC on a private network.
+    etcd_ca_file: Path | None = None
+    etcd_cert_file: Path | None = None
+    etcd_key_file: Path | None = None
     # Other nodes of the consortium (base URLs): agreement checks and snapshots.
     peers: list[str] = []
     agreement_interval_ms: int = Field(default=1_000, ge=50)
+
+    @model_validator(mode="after")
+    def _etcd_tls_together(self) -> NodeConfig:
+        """TLS to etcd is on when ``etcd_ca_file`` is set; a client certificate and its key
+        make sense only together and only with it. A partial setting is refused here, at
+        start, rather than quietly connecting without the certificate etcd expects."""
+        cert, key = self.etcd_cert_file, self.etcd_key_file
+        if (cert is None) != (key is None):
+            given, missing = (("etcd_cert_file", "etcd_key_file") if key is None
+                              else ("etcd_key_file", "etcd_cert_file"))
+            raise ValueError(f"{given} is set but {missing} is not: the node's client "
+                             "certificate and its private key for etcd go together")
+        if cert is not None and self.etcd_ca_file is None:
+            raise ValueError("etcd_cert_file and etcd_key_file are set but etcd_ca_file is "
+                             "not: TLS to etcd needs the CA that signed the members' "
+                             "certificates")
+        return self
 
     @property
     def genesis_path(self) -> Path:
@@ -83,7 +106,8 @@ def load_config(path: Path, **overrides: Any) -> NodeConfig:
     """Read a TOML config file; relative paths in it are relative to the file."""
     with path.open("rb") as f:
         data = tomllib.load(f)
-    for name in ("data_dir", "genesis_file", "key_file"):
+    for name in ("data_dir", "genesis_file", "key_file", "etcd_ca_file", "etcd_cert_file",
+                 "etcd_key_file"):
         if name in data and not Path(data[name]).is_absolute():
             data[name] = str((path.parent / data[name]).resolve())
     data.update({k: v for k, v in overrides.items() if v is not None})

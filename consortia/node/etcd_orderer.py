@@ -12,6 +12,9 @@ Keys live under ``P = <etcd_prefix>/<chain_id>/``:
 aetcd is one host per client and hides the Range and Watch options this needs
 (``min_mod_revision``, ``limit``, ``fragment``), so we drive etcd's gRPC API through the stubs
 aetcd ships, on our own channel per member, and do failover across members ourselves.
+Every channel, the orderer's and ``read_floor``'s, is TLS when ``etcd_ca_file`` is set
+(``etcd_credentials``): the members' certificates are checked against that CA and the node
+presents ``etcd_cert_file`` to etcd's ``--client-cert-auth``.
 
 Threads: one asyncio loop thread does all etcd I/O (reading, probing, writing, the window);
 one delivery thread calls ``deliver``, which executes a block and may take a while. A bounded
@@ -176,12 +179,64 @@ def _decimal(kvs: Any) -> int:
     return int(kvs[0].value) if kvs else 0
 
 
+PEM_FILE_BYTES_MAX = 1 * MIB  # a CA bundle, a certificate chain or a key is far smaller
+_TLS_FIELDS = ("etcd_ca_file", "etcd_cert_file", "etcd_key_file")
+
+
+def _read_pem(config: NodeConfig, field: str) -> bytes | None:
+    """The PEM file named by ``config.<field>``, or None when unset. The error names the field
+    and the path, never the content (it may be a private key)."""
+    path = getattr(config, field)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read(PEM_FILE_BYTES_MAX + 1)
+    except OSError as exc:
+        raise ValueError(f"{field} {path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > PEM_FILE_BYTES_MAX:
+        raise ValueError(f"{field} {path}: larger than {PEM_FILE_BYTES_MAX} bytes, not a PEM "
+                         "file")
+    if b"-----BEGIN " not in data:
+        raise ValueError(f"{field} {path}: not a PEM file (no -----BEGIN line)")
+    return data
+
+
+def etcd_credentials(config: NodeConfig) -> grpc.ChannelCredentials | None:
+    """TLS credentials for every channel to etcd, or None for plain gRPC.
+
+    TLS is on when ``etcd_ca_file`` is set: the CA checks each member's server certificate
+    (which must name the host or IP the endpoint uses); ``etcd_cert_file`` and
+    ``etcd_key_file`` (both or neither, see ``NodeConfig``) authenticate this node to etcd's
+    ``--client-cert-auth``. The files are read once, here, so a missing or unreadable one
+    stops the node at start (``ValueError`` naming the field) instead of every later
+    connection failing.
+    """
+    ca, cert, key = (_read_pem(config, field) for field in _TLS_FIELDS)
+    if ca is None:
+        if cert is not None or key is not None:  # NodeConfig refuses this already
+            raise ValueError("etcd_cert_file and etcd_key_file need etcd_ca_file")
+        return None
+    if (cert is None) != (key is None):  # NodeConfig refuses this already
+        raise ValueError("etcd_cert_file and etcd_key_file go together")
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                        certificate_chain=cert)
+
+
+def open_channel(endpoint: str,
+                 credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    """An asyncio channel to one member: TLS with ``credentials``, plain gRPC without."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(endpoint, credentials, options=CHANNEL_OPTIONS)
+
+
 class _Conn:
     """One gRPC channel to one member. ``dead`` is set once we gave up on it."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, credentials: grpc.ChannelCredentials | None) -> None:
         self.endpoint = endpoint
-        self.channel = grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
+        self.channel = open_channel(endpoint, credentials)
         self.kv = rpc.KVStub(self.channel)
         self.watch = rpc.WatchStub(self.channel)
         self.dead = asyncio.Event()
@@ -291,6 +346,7 @@ class EtcdOrderer:
         self.keys = Keys.of(config.etcd_prefix, chain_id)
         self.window_nodes = window_nodes
         self.endpoints = [normalize_endpoint(e) for e in config.etcd_endpoints]
+        self._credentials = etcd_credentials(config)  # raises now on a bad TLS file
         self.timeout_s = config.etcd_timeout_s
         self.probe_interval_s = min(PROBE_INTERVAL_S_MAX, config.etcd_timeout_s)
         assert keys_page_max >= 1 and delivery_queue_batches_max >= 1
@@ -310,6 +366,9 @@ class EtcdOrderer:
         # Why delivery stopped, for /healthz; None while healthy.
         self.failed: str | None = None
         self.floor = 0  # as last read from etcd
+        # When a member last answered the health probe (monotonic seconds): /healthz turns
+        # degraded when no member has answered for a while (down, partitioned, TLS refused).
+        self._answered_s = time.monotonic()
 
         self._deliver: Deliver | None = None
         self._position = 0  # last revision handed to the delivery queue (loop thread)
@@ -335,6 +394,10 @@ class EtcdOrderer:
         """The member this orderer talks to now (None between two members)."""
         conn = self._conn
         return None if conn is None else conn.endpoint
+
+    def silent_s(self) -> float:
+        """Seconds since an etcd member last answered this node's health probe."""
+        return time.monotonic() - self._answered_s
 
     @property
     def delivered_seq(self) -> int:
@@ -439,7 +502,7 @@ class EtcdOrderer:
 
     def _current(self) -> _Conn:
         if self._conn is None:
-            self._conn = _Conn(self.endpoints[self._index])
+            self._conn = _Conn(self.endpoints[self._index], self._credentials)
         return self._conn
 
     async def _fail_over(self, conn: _Conn, reason: object) -> None:
@@ -660,6 +723,7 @@ class EtcdOrderer:
             conn = self._current()
             try:
                 self.floor, _rev, _mod = await self._read_floor(conn)
+                self._answered_s = time.monotonic()
             except _MEMBER_ERRORS as exc:
                 await self._on_error(conn, exc)
             except Exception:
@@ -861,12 +925,14 @@ async def read_floor(config: NodeConfig, chain_id: str) -> int:
     """The window floor of ``chain_id`` (0 when absent), trying each endpoint in turn.
 
     A node whose last batch_seq is below it must restore a peer's snapshot before it starts.
-    Raises ``EtcdUnavailable`` when no member answers.
+    Raises ``EtcdUnavailable`` when no member answers (a TLS handshake refused included) and
+    ``ValueError`` when a TLS file of the config cannot be read.
     """
     keys = Keys.of(config.etcd_prefix, chain_id)
+    credentials = etcd_credentials(config)
     errors = []
     for endpoint in (normalize_endpoint(e) for e in config.etcd_endpoints):
-        async with grpc.aio.insecure_channel(endpoint, options=CHANNEL_OPTIONS) as channel:
+        async with open_channel(endpoint, credentials) as channel:
             try:
                 resp = await rpc.KVStub(channel).Range(rpc.RangeRequest(key=keys.floor),
                                                        timeout=config.etcd_timeout_s)
