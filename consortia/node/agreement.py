@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from consortia.crypto.hexbytes import fixed_hex
 from consortia.crypto.keys import verify
 from consortia.ledger.receipts import U64_LIMIT, SignedTreeHead, sth_message
 from consortia.modules.governance import queries
@@ -65,12 +66,8 @@ def _u64(doc: dict[str, Any], name: str) -> int:
 
 
 def _hex(doc: dict[str, Any], name: str, size: int) -> bytes:
-    value = _field(doc, name)
-    try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != size:
+    raw = fixed_hex(_field(doc, name), size)
+    if raw is None:
         raise BadTreeHead(f"tree head {name} is not {size} bytes of hex")
     return raw
 

@@ -28,6 +28,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from consortia.crypto.hashing import canonical_json
+from consortia.crypto.hexbytes import fixed_hex
 from consortia.crypto.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
 from consortia.ledger.receipts import SignedTreeHead, sth_message
 from consortia.ledger.state import Reader
@@ -125,11 +126,8 @@ def sign_certificate_document(key: SigningKey, document: dict[str, Any],
 
 
 def _hex(value: Any, what: str, size: int) -> bytes:
-    try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != size:
+    raw = fixed_hex(value, size)
+    if raw is None:
         raise DocumentError(f"{what} must be {size} bytes as hex")
     return raw
 

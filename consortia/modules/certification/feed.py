@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from consortia.crypto.hashing import canonical_json
+from consortia.crypto.hexbytes import fixed_hex
 from consortia.crypto.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SigningKey, verify
 from consortia.ledger.receipts import SignedTreeHead
 from consortia.ledger.state import Reader
@@ -115,12 +116,8 @@ def verify_feed(body: Any, node_key: bytes) -> None:
     claimed = body.get("node_key")
     if claimed is not None and claimed != node_key.hex():
         raise FeedError("feed is signed by another node key")
-    sig_hex = body.get("signature")
-    try:
-        signature = bytes.fromhex(sig_hex) if isinstance(sig_hex, str) else b""
-    except ValueError:
-        signature = b""
-    if len(signature) != SIGNATURE_BYTES:
+    signature = fixed_hex(body.get("signature"), SIGNATURE_BYTES)
+    if signature is None:
         raise FeedError(f"signature must be {SIGNATURE_BYTES} bytes as hex")
     try:
         message = feed_message(feed)
