@@ -104,6 +104,8 @@ class Node:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        if self.config.ordering != "solo":
+            self._check_node_id()
         try:
             self.orderer.start(self._deliver_ordered, self.chain.last_batch_seq())
         except Exception as exc:
@@ -288,6 +290,21 @@ class Node:
         return not pending
 
     # -- reading ---------------------------------------------------------------------------
+
+    def _check_node_id(self) -> None:
+        """The etcd window waits for each active node by its governance id: a config whose
+        node_id differs would hold the window back until its cap."""
+        from consortia.modules.governance.queries import nodes
+
+        own = self.key.public_key_hex
+        ids = [n.id for n in nodes(self.chain.state) if n.key == own and n.status == "active"]
+        if ids and self.config.node_id not in ids:
+            log.warning("node_id %r is not this key's node id in governance (%s): set node_id "
+                        "= %r", self.config.node_id, ", ".join(ids), ids[0])
+        elif not ids:
+            log.warning("at height %d this node's key is not an active node in governance: "
+                        "until the ledger admits it, it follows and refuses submissions",
+                        self.chain.head.height)
 
     def admitted(self) -> bool:
         """Whether governance lists this node's key as an active node."""
