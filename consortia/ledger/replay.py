@@ -1,8 +1,8 @@
 """Audit a node's store: re-execute every stored block from genesis and compare.
 
 Recomputes each tx's result and leaf, each block's tree head, and the final state, and checks
-them against what the node stored: a store that passes was produced by executing its own
-blocks, and nothing that had a receipt was lost.
+them (and each tx's stored kind, signer and expiry) against what the node stored: a store that
+passes was produced by executing its own blocks, and nothing that had a receipt was lost.
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def replay(store: Store, genesis: Genesis, executor: Executor, node_key: bytes) 
             raise ReplayError(f"block {height}: re-execution kept {len(batch.executed)} of "
                               f"{len(stored)} txs")
         for t, e in zip(stored, batch.executed, strict=True):
+            tx = e.envelope.tx
+            # Statements, the dedupe window and the explorer read these columns, not the raw tx.
+            if (t.kind, t.signer, t.valid_until_ms) != (tx.kind, tx.signer, tx.valid_until_ms):
+                raise ReplayError(f"tx {t.tx_id.hex()}: stored kind, signer or expiry differ "
+                                  "from the signed tx")
             h = leaf_hash(leaf_data(e.envelope.tx_id, e.result))
             if (e.envelope.tx_id != t.tx_id or h != t.leaf_hash
                     or decode_result(t.result) != e.result or t.status != e.result.status):

@@ -41,7 +41,7 @@ from consortia.ledger.receipts import sth_message
 from consortia.ledger.replay import ReplayError, ReplayReport, replay
 from consortia.ledger.state import decode_value
 from consortia.ledger.store import SCHEMA, BlockRow, Store
-from consortia.ledger.tx import Envelope, MalformedTx
+from consortia.ledger.tx import MalformedTx
 from consortia.modules.governance.types import ACTIVE, NODE_PREFIX
 from consortia.modules.governance.types import Node as NodeRecord
 from consortia.node.config import NodeConfig
@@ -58,7 +58,6 @@ CONNECT_TIMEOUT_S = 10.0
 WITNESS_TIMEOUT_S = 10.0
 ERROR_BODY_BYTES_MAX = 4096
 RESIGN_PAGE_BLOCKS = 10_000
-TX_CHECK_PAGE_ROWS = 10_000
 # Free disk space kept beyond the snapshot itself, so installing one never fills the disk.
 DISK_MARGIN_BYTES = 64 * 1024 * 1024
 
@@ -280,7 +279,6 @@ def install_snapshot(tmp_db: Path, data_dir: Path, genesis: Genesis, own_key: Si
     if relation in ("same", "ahead"):
         raise NotNewer(f"the local ledger is at height {previous_height}, the snapshot at "
                        f"{head.height} of the same chain: nothing to install")
-    _check_tx_columns(tmp_db)
     replayed = _replay_checked(tmp_db, genesis, executor_modules, peer_key)
     nodes = _nodes(tmp_db)
     peer = next((n for n in nodes if n.key == peer_key_hex), None)
@@ -398,29 +396,6 @@ def _check_shape(tmp_db: Path, genesis: Genesis) -> SnapshotHead:
         except sqlite3.DatabaseError as exc:
             raise SnapshotError(f"the snapshot is not a ledger: {exc}") from None
     return SnapshotHead(head.height, head.tree_size, head.root_hash, batch_seq)
-
-
-def _check_tx_columns(tmp_db: Path) -> None:
-    """The tx columns that replay does not compare with the raw tx (kind, signer, expiry:
-    statements and the dedupe window read them)."""
-    with contextlib.closing(_connect_existing(tmp_db)) as conn:
-        after = -1
-        while True:
-            rows = conn.execute(
-                "SELECT leaf_index, kind, signer, valid_until_ms, raw FROM txs "
-                "WHERE leaf_index > ? ORDER BY leaf_index LIMIT ?",
-                (after, TX_CHECK_PAGE_ROWS)).fetchall()
-            if not rows:
-                return
-            for leaf_index, kind, signer, valid_until_ms, raw in rows:
-                try:
-                    tx = Envelope.from_msgpack(bytes(raw)).tx
-                except MalformedTx:
-                    raise SnapshotError(f"tx at leaf {leaf_index} does not decode") from None
-                if (kind, signer, valid_until_ms) != (tx.kind, tx.signer, tx.valid_until_ms):
-                    raise SnapshotError(f"tx at leaf {leaf_index}: kind, signer or expiry "
-                                        "differ from the signed tx")
-            after = rows[-1][0]
 
 
 class _ReplayStore(Store):

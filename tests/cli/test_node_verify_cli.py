@@ -67,10 +67,18 @@ def _delete_state_key(data_dir: Path, digest: str) -> None:
         db.execute("DELETE FROM state WHERE key = ?", (evidence_key(digest),))
 
 
+def _tamper_tx_signer(data_dir: Path, _digest: str) -> None:
+    """A stored signer column that is not the signed tx's (statements read the column)."""
+    with sqlite3.connect(data_dir / "ledger.sqlite") as db:
+        db.execute("UPDATE txs SET signer = ? WHERE leaf_index = 0",
+                   (SigningKey.generate().public_key_hex,))
+
+
 TAMPERINGS = {
     "state_value": (_tamper_state_value, "state differs"),
     "state_key_deleted": (_delete_state_key, "state differs"),
     "tx_result": (_tamper_tx_result, "different result"),
+    "tx_signer": (_tamper_tx_signer, "kind, signer or expiry differ"),
 }
 
 
