@@ -92,6 +92,9 @@ class Store:
         # they stall the executor, so a background thread does them instead.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._local = threading.local()
+        # Every per-thread reader, so that close() closes them all and releases the file.
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._closing = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
                                               name="wal-checkpoint")
@@ -110,6 +113,8 @@ class Store:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            with self._readers_lock:
+                self._readers.append(conn)
         return conn
 
     def _checkpoint_loop(self) -> None:
@@ -129,6 +134,10 @@ class Store:
     def close(self) -> None:
         self._closing.set()
         self._checkpointer.join(timeout=5)
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
         self._writer.close()
 
     # -- writing ---------------------------------------------------------------------------

@@ -398,19 +398,10 @@ def _check_shape(tmp_db: Path, genesis: Genesis) -> SnapshotHead:
     return SnapshotHead(head.height, head.tree_size, head.root_hash, batch_seq)
 
 
-class _ReplayStore(Store):
-    """A Store whose reads go through its one writer connection: replay reads from a single
-    thread, and closing the store then closes every connection it opened, so the file can be
-    switched out of WAL and moved right after (a per-thread reader would linger)."""
-
-    def _reader(self) -> sqlite3.Connection:
-        return self._writer
-
-
 def _replay_checked(tmp_db: Path, genesis: Genesis, modules: list[Module],
                     peer_key: bytes) -> ReplayReport:
     try:
-        store = _ReplayStore(tmp_db)
+        store = Store(tmp_db)
     except sqlite3.Error as exc:
         raise SnapshotError(f"the snapshot cannot be opened: {exc}") from None
     try:
