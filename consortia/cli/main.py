@@ -124,7 +124,8 @@ def node_start(config: Path = typer.Option(..., "--config", help="TOML config fi
         node = build_node(cfg)
     except (OSError, ValueError, GenesisError, ChainError) as exc:
         fail(f"cannot start node: {exc}".splitlines()[0])
-    print(f"node {cfg.node_id} on http://{cfg.host}:{cfg.port} "
+    scheme = "https" if cfg.tls_cert_file is not None else "http"
+    print(f"node {cfg.node_id} on {scheme}://{cfg.host}:{cfg.port} "
           f"(chain {node.chain_id}, height {node.chain.head.height})", flush=True)
     serve(node)
 

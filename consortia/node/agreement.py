@@ -28,6 +28,7 @@ from consortia.crypto.hexbytes import fixed_hex
 from consortia.crypto.keys import verify
 from consortia.ledger.receipts import U64_LIMIT, SignedTreeHead, sth_message
 from consortia.modules.governance import queries
+from consortia.node.config import peers_ssl_context
 from consortia.node.orderer import now_ms
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ class Agreement:
         for url in urls:
             url = url.rstrip("/")
             self._peers.setdefault(url, PeerState(url))
+        # Read now, so a bad peers_ca_file stops the node at start (ValueError naming it).
+        self._peers_ca = peers_ssl_context(node.config)
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
         self.rounds = 0  # completed rounds, so tests and operators can wait for a fresh one
@@ -171,7 +174,8 @@ class Agreement:
             limits=httpx.Limits(max_connections=len(self._peers),
                                 max_keepalive_connections=len(self._peers)),
             # Peers are named by the operator: no proxy from the environment in between.
-            trust_env=False, follow_redirects=False)
+            trust_env=False, follow_redirects=False,
+            verify=True if self._peers_ca is None else self._peers_ca)
         self._task = loop.create_task(self._run(), name="agreement")
 
     async def stop(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from consortia.node.pem import read_pem
 
 MIB = 1024 * 1024
 
@@ -71,6 +74,13 @@ class NodeConfig(BaseSettings):
     # Other nodes of the consortium (base URLs): agreement checks and snapshots.
     peers: list[str] = []
     agreement_interval_ms: int = Field(default=1_000, ge=50)
+    # HTTPS served by the node itself (PEM files, both or neither). None: plain HTTP, for
+    # loopback behind a TLS-terminating proxy or a private network.
+    tls_cert_file: Path | None = None  # the certificate, then any intermediates
+    tls_key_file: Path | None = None  # its private key, unencrypted, mode 0600
+    # The CA (PEM bundle) that signed the peers' certificates, for this node's calls to
+    # peers (agreement, snapshots). None: httpx's default bundle (certifi's public CAs).
+    peers_ca_file: Path | None = None
 
     @model_validator(mode="after")
     def _etcd_tls_together(self) -> NodeConfig:
@@ -89,6 +99,18 @@ class NodeConfig(BaseSettings):
                              "certificates")
         return self
 
+    @model_validator(mode="after")
+    def _tls_together(self) -> NodeConfig:
+        """A certificate is useless without its key and a key without its certificate: a
+        partial setting is refused at start rather than quietly serving plain HTTP."""
+        cert, key = self.tls_cert_file, self.tls_key_file
+        if (cert is None) != (key is None):
+            given, missing = (("tls_cert_file", "tls_key_file") if key is None
+                              else ("tls_key_file", "tls_cert_file"))
+            raise ValueError(f"{given} is set but {missing} is not: the node's HTTPS "
+                             "certificate and its private key go together")
+        return self
+
     @property
     def genesis_path(self) -> Path:
         return self.genesis_file or self.data_dir / "genesis.json"
@@ -103,12 +125,41 @@ class NodeConfig(BaseSettings):
 
 
 def load_config(path: Path, **overrides: Any) -> NodeConfig:
-    """Read a TOML config file; relative paths in it are relative to the file."""
+    """Read a TOML config file; relative paths in it are relative to the file.
+
+    ValueError with one line per problem, each naming its field, when the config is invalid
+    (pydantic's own message starts with a line that names none)."""
     with path.open("rb") as f:
         data = tomllib.load(f)
     for name in ("data_dir", "genesis_file", "key_file", "etcd_ca_file", "etcd_cert_file",
-                 "etcd_key_file"):
+                 "etcd_key_file", "tls_cert_file", "tls_key_file", "peers_ca_file"):
         if name in data and not Path(data[name]).is_absolute():
             data[name] = str((path.parent / data[name]).resolve())
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return NodeConfig(**data)
+    try:
+        return NodeConfig(**data)
+    except ValidationError as exc:
+        raise ValueError("\n".join(_problem(e) for e in exc.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``field: what is wrong`` (a model validator's sentence names
+    its fields itself)."""
+    where = ".".join(str(part) for part in error["loc"])
+    what = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {what}" if where else what
+
+
+def peers_ssl_context(config: NodeConfig) -> ssl.SSLContext | None:
+    """The context that checks peers' certificates against ``peers_ca_file`` only, or None
+    when it is unset (httpx's default then). ValueError naming the field when the file
+    cannot be read or holds no certificate, so a bad setting stops the node at start."""
+    if config.peers_ca_file is None:
+        return None
+    pem = read_pem(config, "peers_ca_file")
+    assert pem is not None
+    try:
+        return ssl.create_default_context(cadata=pem.decode("ascii"))
+    except (UnicodeDecodeError, ssl.SSLError) as exc:
+        raise ValueError(f"peers_ca_file {config.peers_ca_file}: no CA certificate in it "
+                         f"({exc.__class__.__name__})") from None

@@ -45,6 +45,7 @@ from aetcd import rpc
 from consortia.ledger.tx import Envelope
 from consortia.node.config import NodeConfig
 from consortia.node.orderer import Deliver, now_ms
+from consortia.node.pem import read_pem
 
 log = logging.getLogger(__name__)
 
@@ -179,27 +180,7 @@ def _decimal(kvs: Any) -> int:
     return int(kvs[0].value) if kvs else 0
 
 
-PEM_FILE_BYTES_MAX = 1 * MIB  # a CA bundle, a certificate chain or a key is far smaller
 _TLS_FIELDS = ("etcd_ca_file", "etcd_cert_file", "etcd_key_file")
-
-
-def _read_pem(config: NodeConfig, field: str) -> bytes | None:
-    """The PEM file named by ``config.<field>``, or None when unset. The error names the field
-    and the path, never the content (it may be a private key)."""
-    path = getattr(config, field)
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:
-            data = f.read(PEM_FILE_BYTES_MAX + 1)
-    except OSError as exc:
-        raise ValueError(f"{field} {path}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > PEM_FILE_BYTES_MAX:
-        raise ValueError(f"{field} {path}: larger than {PEM_FILE_BYTES_MAX} bytes, not a PEM "
-                         "file")
-    if b"-----BEGIN " not in data:
-        raise ValueError(f"{field} {path}: not a PEM file (no -----BEGIN line)")
-    return data
 
 
 def etcd_credentials(config: NodeConfig) -> grpc.ChannelCredentials | None:
@@ -212,7 +193,7 @@ def etcd_credentials(config: NodeConfig) -> grpc.ChannelCredentials | None:
     stops the node at start (``ValueError`` naming the field) instead of every later
     connection failing.
     """
-    ca, cert, key = (_read_pem(config, field) for field in _TLS_FIELDS)
+    ca, cert, key = (read_pem(config, field) for field in _TLS_FIELDS)
     if ca is None:
         if cert is not None or key is not None:  # NodeConfig refuses this already
             raise ValueError("etcd_cert_file and etcd_key_file need etcd_ca_file")

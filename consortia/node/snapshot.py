@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -44,7 +45,7 @@ from consortia.ledger.store import SCHEMA, BlockRow, Store
 from consortia.ledger.tx import MalformedTx
 from consortia.modules.governance.types import ACTIVE, NODE_PREFIX
 from consortia.modules.governance.types import Node as NodeRecord
-from consortia.node.config import NodeConfig
+from consortia.node.config import NodeConfig, peers_ssl_context
 
 SNAPSHOT_PATH = "/v1/snapshot"
 # A ledger of a few hundred million txs; a peer offering more is refused before any byte is
@@ -151,13 +152,15 @@ def snapshot_headers(head: SnapshotHead, chain_id: str, genesis_hash: bytes,
 
 def fetch_snapshot(peer_url: str, node_key: SigningKey, dest: Path, *,
                    bytes_max: int = SNAPSHOT_BYTES_MAX, timeout_s: float = FETCH_TIMEOUT_S,
-                   genesis_hash: bytes | None = None) -> SnapshotInfo:
+                   genesis_hash: bytes | None = None,
+                   peers_ca: ssl.SSLContext | None = None) -> SnapshotInfo:
     """Download a peer's snapshot into ``dest`` (which must not exist), streamed, at most
     ``bytes_max`` bytes, the request signed by ``node_key`` (the peer serves active nodes only).
 
     ``genesis_hash``: refuse a peer of another chain before downloading anything. Nothing in
     the file is trusted yet: ``install_snapshot`` checks it. SnapshotError says what failed;
-    ``dest`` is then removed.
+    ``dest`` is then removed. ``peers_ca``: check the peer's certificate with it rather than
+    httpx's default CAs (``peers_ssl_context``).
     """
     from consortia.api.request_signing import sign_request
 
@@ -169,7 +172,7 @@ def fetch_snapshot(peer_url: str, node_key: SigningKey, dest: Path, *,
     except FileExistsError:
         raise SnapshotError(f"{dest} exists; refusing to overwrite it") from None
     try:
-        with file, httpx.Client(timeout=timeout) as client, \
+        with file, httpx.Client(timeout=timeout, verify=_verify(peers_ca)) as client, \
                 client.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 raise SnapshotError(f"{peer_url} refused: {_refusal(response)}")
@@ -194,6 +197,10 @@ def fetch_snapshot(peer_url: str, node_key: SigningKey, dest: Path, *,
         _remove(dest)
         raise
     return info._replace(size_bytes=size)
+
+
+def _verify(peers_ca: ssl.SSLContext | None) -> ssl.SSLContext | bool:
+    return True if peers_ca is None else peers_ca
 
 
 def _refusal(response: httpx.Response) -> str:
@@ -258,14 +265,16 @@ def _receive(response: httpx.Response, file: BinaryIO, bytes_max: int, peer_url:
 def install_snapshot(tmp_db: Path, data_dir: Path, genesis: Genesis, own_key: SigningKey,
                      peer_key_hex: str, executor_modules: list[Module], *,
                      witness_urls: Sequence[str] = (), witnesses_min: int = 0,
-                     witness_timeout_s: float = WITNESS_TIMEOUT_S) -> InstallReport:
+                     witness_timeout_s: float = WITNESS_TIMEOUT_S,
+                     peers_ca: ssl.SSLContext | None = None) -> InstallReport:
     """Check the snapshot file ``tmp_db`` (see the module docstring), re-sign its tree heads
     with ``own_key`` and move it to ``<data_dir>/ledger.sqlite``.
 
     ``peer_key_hex`` is the key that must have signed every tree head in it. Other peers in
     ``witness_urls`` are asked for their signed tree head at the snapshot's height (or their
     latest, when they are behind): one that signed a different head refuses the snapshot;
-    fewer than ``witnesses_min`` agreeing refuses it too. NotNewer when the local ledger already
+    fewer than ``witnesses_min`` agreeing refuses it too (``peers_ca`` as in
+    ``fetch_snapshot``). NotNewer when the local ledger already
     holds the same or a longer chain; SnapshotError for anything else. On any refusal nothing
     in ``data_dir`` changes (``tmp_db`` is left to the caller).
     """
@@ -287,7 +296,7 @@ def install_snapshot(tmp_db: Path, data_dir: Path, genesis: Genesis, own_key: Si
                             "active node in the snapshot's own governance state")
     active = {n.key: n.id for n in nodes if n.status == ACTIVE}
     confirmed, unconfirmed = _witness(tmp_db, head, active, peer_key_hex, witness_urls,
-                                      witness_timeout_s)
+                                      witness_timeout_s, peers_ca)
     if len(confirmed) < witnesses_min:
         raise SnapshotError(f"only {len(confirmed)} other peers confirmed the snapshot's tree "
                             f"head, {witnesses_min} required")
@@ -451,7 +460,8 @@ def _relation(target: Path, tmp_db: Path) -> tuple[str, int | None]:
 
 
 def _witness(tmp_db: Path, head: SnapshotHead, active: dict[str, str], peer_key_hex: str,
-             urls: Sequence[str], timeout_s: float) -> tuple[list[str], list[str]]:
+             urls: Sequence[str], timeout_s: float,
+             peers_ca: ssl.SSLContext | None) -> tuple[list[str], list[str]]:
     """Ask other peers for their signed tree head at the snapshot's height (or their latest
     when behind) and compare it with the snapshot's block there. A head signed by an active
     node that differs refuses the snapshot; anything else that goes wrong only means that
@@ -461,7 +471,7 @@ def _witness(tmp_db: Path, head: SnapshotHead, active: dict[str, str], peer_key_
     if not urls:
         return confirmed, unconfirmed
     with contextlib.closing(_connect_existing(tmp_db)) as snap, \
-            httpx.Client(timeout=timeout_s) as client:
+            httpx.Client(timeout=timeout_s, verify=_verify(peers_ca)) as client:
         for url in urls:
             base = url.rstrip("/")
             try:
@@ -602,11 +612,12 @@ def _remove(path: Path) -> None:
 def catch_up(data_dir: Path, genesis: Genesis, own_key: SigningKey, modules: list[Module],
              sources: Sequence[str], *, witnesses: Callable[[str], Sequence[str]] = lambda _: (),
              say: Callable[[str], None] = print, bytes_max: int = SNAPSHOT_BYTES_MAX,
-             ) -> InstallReport:
+             peers_ca: ssl.SSLContext | None = None) -> InstallReport:
     """Fetch, check and install a snapshot from the first of ``sources`` that gives a usable
     one, saying one line per step. ``witnesses(source)``: the other peers that should confirm
     it. SnapshotError naming the last failure when none could (NotNewer when every source
-    that answered holds nothing the local ledger lacks)."""
+    that answered holds nothing the local ledger lacks). ``peers_ca`` as in
+    ``fetch_snapshot``."""
     if not sources:
         raise SnapshotError("no peer to fetch a snapshot from (give --catch-up-from URL or "
                             "list peers in the config)")
@@ -617,14 +628,14 @@ def catch_up(data_dir: Path, genesis: Genesis, own_key: SigningKey, modules: lis
         say(f"catch-up: fetching a snapshot from {url}")
         try:
             info = fetch_snapshot(url, own_key, dest, bytes_max=bytes_max,
-                                  genesis_hash=genesis.digest())
+                                  genesis_hash=genesis.digest(), peers_ca=peers_ca)
             say(f"catch-up: received {info.size_bytes} bytes: height {info.head.height}, "
                 f"tree size {info.head.tree_size}, batch_seq {info.head.batch_seq}, tree heads "
                 f"signed by {info.node_key[:16]}…")
             say("catch-up: checking it against our ledger, then re-executing every block "
                 "from our genesis")
             report = install_snapshot(dest, data_dir, genesis, own_key, info.node_key,
-                                      modules, witness_urls=witnesses(url))
+                                      modules, witness_urls=witnesses(url), peers_ca=peers_ca)
         except SnapshotError as exc:
             say(f"catch-up: {url}: {exc}")
             failures.append(exc)
@@ -677,7 +688,8 @@ def catch_up_before_start(config: NodeConfig, source: str | None, *,
     try:
         genesis = load_genesis(config.genesis_path)
         key = SigningKey.load_or_create(config.key_path)
-    except (GenesisError, KeyFileError, OSError) as exc:
+        peers_ca = peers_ssl_context(config)
+    except (GenesisError, KeyFileError, OSError, ValueError) as exc:
         raise SnapshotError(str(exc)) from None
     resume = local_batch_seq(config.db_path)
     floor = _etcd_floor(config, genesis.chain_id, say) if etcd else 0
@@ -695,7 +707,8 @@ def catch_up_before_start(config: NodeConfig, source: str | None, *,
     sources = [source] if source is not None else list(config.peers)
     try:
         report = catch_up(config.data_dir, genesis, key, default_modules(), sources,
-                          witnesses=lambda url: [p for p in config.peers if p != url], say=say)
+                          witnesses=lambda url: [p for p in config.peers if p != url], say=say,
+                          peers_ca=peers_ca)
     except NotNewer as exc:
         if floor is not None and resume < floor:
             raise SnapshotError(f"no peer is ahead of this node's ledger ({exc}), and it is "

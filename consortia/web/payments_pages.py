@@ -8,7 +8,9 @@ the merchant's terminal) and its receive code.
 
 Merchant (a person whose wallet settles an onboarded merchant): ``/merchant`` opens orders and
 shows their dynamic codes, lists payments live (server-sent events, polling as a fallback),
-refunds, and shows today's totals.
+refunds, shows today's totals, and manages the merchant's webhooks (``/merchant/webhooks``:
+through the same registration code as the API, ``notify_api.register_webhook``, authorised by
+the login's session and CSRF token instead of a signed request).
 """
 
 from __future__ import annotations
@@ -34,7 +36,22 @@ from consortia.modules.payments.codes import (
     read_merchant_code,
     receive_payload,
 )
+from consortia.modules.payments.notify_api import (
+    get_notifier,
+    manages_webhooks,
+    refused_status,
+    register_webhook,
+)
 from consortia.modules.payments.types import ORDER_ID, Merchant, merchant_by_wallet_key
+from consortia.modules.payments.webhooks import (
+    EVENT_ID_HEADER,
+    FAILED,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TOLERANCE_S_DEFAULT,
+    WEBHOOK_DOMAIN,
+    WebhookRefused,
+)
 from consortia.node.orderer import now_ms
 from consortia.qr import ImageError, QrError
 from consortia.qr.image import read_image, render_svg
@@ -52,6 +69,16 @@ UPLOAD_BYTES_MAX = 6 * 1024 * 1024  # a 5 MiB picture and the form around it
 CODE_TTL_MS = 60_000  # how long a payment code shown on the page stays valid
 PAYMENTS_SHOWN = 20
 DAY_MS = 86_400_000
+# Each webhook's row summarises its latest deliveries: the last one, and how many failed.
+WEBHOOK_DELIVERIES_SHOWN = 20
+WEBHOOK_ID_CHARS_MAX = 40
+# What a redirect after a webhook form may announce (fixed words: nothing of the URL echoes).
+WEBHOOK_NOTICES = {"added": "Webhook added: the merchant's next events are sent to it.",
+                   "deleted": "Webhook deleted: nothing more is sent to it."}
+# What the page tells a receiver's developer, from the constants the node signs with.
+WEBHOOK_SIGNING = {"event_id": EVENT_ID_HEADER, "timestamp": TIMESTAMP_HEADER,
+                   "signature": SIGNATURE_HEADER, "domain": WEBHOOK_DOMAIN.decode(),
+                   "tolerance_s": f"{TOLERANCE_S_DEFAULT:g}"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -294,12 +321,23 @@ def _merchant_context(request: Request, merchant: Merchant) -> dict[str, Any]:
                        "net": money(totals.net_minor, exponent)}}
 
 
-@router.get("/merchant")
-async def merchant_page(request: Request, order: str = "", tx: str = "") -> Response:
-    found = _merchant_of(request)
-    if isinstance(found, Response):
-        return found
-    wallet, merchant = found
+def _webhooks_context(request: Request, merchant: Merchant) -> dict[str, Any]:
+    """The merchant's webhooks as the API lists them, each with its latest deliveries'
+    outcome (the deliveries route's rows)."""
+    notifier = get_notifier(request)
+    hooks = []
+    for hook in notifier.store.webhooks(merchant.id):
+        recent = notifier.store.deliveries(hook.id, None, WEBHOOK_DELIVERIES_SHOWN)
+        hooks.append({**hook.view(), "last": recent[0] if recent else None,
+                      "recent": len(recent),
+                      "failed": sum(1 for d in recent if d["status"] == FAILED)})
+    return {"webhooks": hooks, "webhooks_max": notifier.webhooks_per_merchant_max}
+
+
+def _merchant_view(request: Request, wallet: Wallet, merchant: Merchant,
+                   status_code: int = 200, order: str = "", tx: str = "",
+                   webhook_notice: str = "", webhook_error: str = "",
+                   webhook_url: str = "") -> Response:
     node = node_of(request)
     state = node.chain.state
     shown = queries.order(state, merchant.id, order) if ORDER_ID.fullmatch(order) else None
@@ -307,9 +345,23 @@ async def merchant_page(request: Request, order: str = "", tx: str = "") -> Resp
     if shown is not None:
         order_view = queries.order_view(shown, queries.exponent_of(state, shown.currency),
                                         node.chain.head.time_ms)
-    return render(request, "merchant.html", nav="merchant", wallet=wallet,
+    return render(request, "merchant.html", status_code, nav="merchant", wallet=wallet,
                   order=order_view, outcome=outcome_view(node, tx, session_key(request)),
-                  **_merchant_context(request, merchant))
+                  webhook_notice=webhook_notice, webhook_error=webhook_error,
+                  webhook_url=webhook_url, webhook_signing=WEBHOOK_SIGNING,
+                  **_merchant_context(request, merchant),
+                  **_webhooks_context(request, merchant))
+
+
+@router.get("/merchant")
+async def merchant_page(request: Request, order: str = "", tx: str = "",
+                        webhook: str = "") -> Response:
+    found = _merchant_of(request)
+    if isinstance(found, Response):
+        return found
+    wallet, merchant = found
+    return _merchant_view(request, wallet, merchant, order=order, tx=tx,
+                          webhook_notice=WEBHOOK_NOTICES.get(webhook, ""))
 
 
 @router.get("/merchant/payments")
@@ -321,7 +373,8 @@ async def merchant_payments(request: Request) -> Response:
     return render(request, "_merchant_payments.html", **_merchant_context(request, found[1]))
 
 
-async def _merchant_form(request: Request) -> tuple[Merchant, dict[str, str]] | Response:
+async def _merchant_form(request: Request,
+                         ) -> tuple[Wallet, Merchant, dict[str, str]] | Response:
     found = _merchant_of(request)
     if isinstance(found, Response):
         return found
@@ -331,7 +384,7 @@ async def _merchant_form(request: Request) -> tuple[Merchant, dict[str, str]] | 
         return render(request, "error.html", 400, title="Form refused", message=f"{exc}.")
     if not csrf_ok(request, form):
         return forbidden(request, "The form expired; reload the page.")
-    return found[1], form
+    return found[0], found[1], form
 
 
 @router.post("/merchant/orders")
@@ -339,7 +392,7 @@ async def new_order(request: Request) -> Response:
     found = await _merchant_form(request)
     if isinstance(found, Response):
         return found
-    merchant, form = found
+    _, merchant, form = found
     order_id = form.get("order_id", "").strip() or f"O-{now_ms():x}".upper()
     payload = {"merchant_id": merchant.id, "order_id": order_id,
                "amount": form.get("amount", "").strip()}
@@ -357,7 +410,7 @@ async def refund(request: Request) -> Response:
     found = await _merchant_form(request)
     if isinstance(found, Response):
         return found
-    _, form = found
+    _, _, form = found
     payload = {"payment_id": form.get("payment_id", "").strip()[:64],
                "amount": form.get("amount", "").strip()[:24],
                "reason": form.get("reason", "").strip()[:140]}
@@ -367,3 +420,61 @@ async def refund(request: Request) -> Response:
                                     "payments.refund", payload)
     return RedirectResponse(f"/merchant?tx={outcome.tx_id}", status_code=303)
 
+
+
+# -- the merchant's webhooks ---------------------------------------------------------------------
+# The API's rules through the API's code (notify_api, the notification store); what differs is
+# only how the merchant is known: the login's session (its key owns the settlement wallet, the
+# rule of manages_webhooks) and the form's CSRF token, where the API takes a signed request.
+
+async def _webhook_form(request: Request,
+                        ) -> tuple[Wallet, Merchant, dict[str, str]] | Response:
+    found = await _merchant_form(request)
+    if isinstance(found, Response):
+        return found
+    user = current_user(request)
+    assert user is not None
+    if not manages_webhooks(node_of(request).chain.state, found[1], user.public_key):
+        return forbidden(request, "Only the merchant's own key manages its webhooks.")
+    return found
+
+
+@router.get("/merchant/webhooks")
+async def merchant_webhooks(request: Request) -> Response:
+    """The webhook list, for the page to refresh in place (last deliveries)."""
+    found = _merchant_of(request)
+    if isinstance(found, Response):
+        return found
+    return render(request, "_merchant_webhooks.html", **_webhooks_context(request, found[1]))
+
+
+@router.post("/merchant/webhooks")
+async def add_webhook(request: Request) -> Response:
+    found = await _webhook_form(request)
+    if isinstance(found, Response):
+        return found
+    wallet, merchant, form = found
+    # Only the ends are trimmed (a pasted URL); the store's rules judge the rest as the API's.
+    url = form.get("url", "").strip()
+    user = current_user(request)
+    assert user is not None
+    try:
+        register_webhook(get_notifier(request), merchant, url, user.public_key)
+    except WebhookRefused as exc:
+        return _merchant_view(request, wallet, merchant, refused_status(exc),
+                              webhook_error=f"Not added: {exc.message}.",
+                              webhook_url=url)
+    return RedirectResponse("/merchant?webhook=added#webhooks", status_code=303)
+
+
+@router.post("/merchant/webhooks/delete")
+async def delete_webhook(request: Request) -> Response:
+    found = await _webhook_form(request)
+    if isinstance(found, Response):
+        return found
+    wallet, merchant, form = found
+    webhook_id = form.get("webhook_id", "")[:WEBHOOK_ID_CHARS_MAX]
+    if not get_notifier(request).store.remove_webhook(merchant.id, webhook_id):
+        return _merchant_view(request, wallet, merchant, 404, webhook_error=(
+            f"Not deleted: {merchant.id} has no webhook {webhook_id!r} (deleted already?)."))
+    return RedirectResponse("/merchant?webhook=deleted#webhooks", status_code=303)

@@ -26,7 +26,7 @@ from consortia.modules.currency.types import Wallet, wallet_key
 from consortia.modules.payments import queries
 from consortia.modules.payments.notify import Notifier, overflow_text, sse_blocks
 from consortia.modules.payments.types import Merchant
-from consortia.modules.payments.webhooks import WebhookRefused, now_ms
+from consortia.modules.payments.webhooks import Webhook, WebhookRefused, now_ms
 from consortia.node.node import Node
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -60,13 +60,35 @@ def _reader(state: Reader, merchant_id: str, caller: str) -> Merchant:
     return found
 
 
+def manages_webhooks(state: Reader, merchant: Merchant, caller: str) -> bool:
+    """Whether ``caller`` (a public key) may manage the merchant's webhooks: its settlement
+    wallet's owner key, whether it signs a request or is the key of the merchant page's
+    login."""
+    wallet = state.get(wallet_key(merchant.wallet_id), Wallet)
+    return wallet is not None and wallet.owner_key == caller
+
+
+def register_webhook(notifier: Notifier, merchant: Merchant, url: str,
+                     caller: str) -> Webhook:
+    """Register ``url`` for ``merchant`` on behalf of ``caller`` (already checked with
+    ``manages_webhooks``), by the store's URL rules and the per-merchant limit. Raises
+    WebhookRefused. The API and the merchant's page both register through here."""
+    return notifier.store.add_webhook(merchant.id, url, caller,
+                                      notifier.webhooks_per_merchant_max, now_ms())
+
+
+def refused_status(exc: WebhookRefused) -> int:
+    """A refused registration's HTTP status: 400 for the URL itself, 409 for a conflict
+    with the webhooks there are (a duplicate, one too many)."""
+    return 400 if exc.code == "bad_webhook_url" else 409
+
+
 def _owner(state: Reader, merchant_id: str, caller: str, request: Request) -> Merchant:
     if KEY_HEADER not in request.headers:
         raise ApiError(401, "signed_request_required", "webhooks are managed with requests "
                        "signed by the merchant's key (X-Consortia-* headers)")
     found = _merchant(state, merchant_id)
-    wallet = state.get(wallet_key(found.wallet_id), Wallet)
-    if wallet is None or wallet.owner_key != caller:
+    if not manages_webhooks(state, found, caller):
         raise ApiError(403, "not_allowed", "only the merchant (its settlement wallet's owner "
                        "key) manages its webhooks")
     return found
@@ -139,11 +161,9 @@ async def add_webhook(merchant_id: str, request: Request, node: NodeDep, notifie
                       caller: CallerDep, url: Annotated[str, Query()]) -> dict[str, Any]:
     found = _owner(node.chain.state, merchant_id, caller, request)
     try:
-        hook = notifier.store.add_webhook(found.id, url, caller,
-                                          notifier.webhooks_per_merchant_max, now_ms())
+        hook = register_webhook(notifier, found, url, caller)
     except WebhookRefused as exc:
-        raise ApiError(400 if exc.code == "bad_webhook_url" else 409, exc.code,
-                       exc.message) from None
+        raise ApiError(refused_status(exc), exc.code, exc.message) from None
     return {**hook.view(), "node_key": node.key.public_key_hex}
 
 
