@@ -25,6 +25,8 @@ from pathlib import Path
 import grpc
 from aetcd import rpc
 
+from consortia.cluster.ports import free_ports
+
 ETCD_BINARY = "/usr/bin/etcd"
 # etcd's default --max-request-bytes (1.5 MiB) is below our batch size; its default quota
 # (2 GiB) fills up under sustained load (docs/etcd-ordering.md).
@@ -37,10 +39,7 @@ POLL_S = 0.05
 
 def free_port() -> int:
     """A loopback port that was free a moment ago (another process may still take it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def _port_free(port: int) -> bool:
@@ -152,8 +151,12 @@ class EtcdCluster:
         assert members >= 1, "a cluster has at least one member"
         self.data_dir = data_dir
         self.members = members
-        self.client_ports = client_ports or [free_port() for _ in range(members)]
-        self.peer_ports = peer_ports or [free_port() for _ in range(members)]
+        if client_ports is None or peer_ports is None:
+            ports = free_ports(2 * members)
+            client_ports = client_ports or ports[:members]
+            peer_ports = peer_ports or ports[members:]
+        self.client_ports = client_ports
+        self.peer_ports = peer_ports
         if len(self.client_ports) != members or len(self.peer_ports) != members:
             raise ValueError(f"need {members} client and peer ports")
         if len(set(self.client_ports + self.peer_ports)) != 2 * members:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from consortia.cluster.ports import free_ports
 from consortia.crypto.keys import SigningKey
 from consortia.demo.consortium import FOUNDERS, member_key
 from consortia.ledger.genesis import Genesis, GenesisMember, GenesisNode, load_genesis
@@ -132,20 +133,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together so none repeats)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            sockets.append(s)
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _toml_value(value: object) -> str:
@@ -306,7 +293,7 @@ class LocalCluster:
                 node_settings: dict[str, object]) -> LocalCluster:
         """Keys, genesis, configs and cluster.json of a new cluster (nothing started)."""
         ports = (list(range(base_port, base_port + count + 2 * ETCD_MEMBERS))
-                 if base_port is not None else _free_ports(count + 2 * ETCD_MEMBERS))
+                 if base_port is not None else free_ports(count + 2 * ETCD_MEMBERS))
         if ports[-1] > 65_535:
             raise ClusterError(f"--base-port {base_port} leaves too few ports below 65536")
         assert len(set(ports)) == count + 2 * ETCD_MEMBERS, ports
