@@ -17,7 +17,7 @@ class Mempool:
     def __init__(self, txs_max: int) -> None:
         self.txs_max = txs_max
         self._queue: deque[Envelope] = deque()
-        self._ids: dict[bytes, Envelope] = {}
+        self._ids: set[bytes] = set()
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
@@ -26,21 +26,16 @@ class Mempool:
     def __contains__(self, tx_id: bytes) -> bool:
         return tx_id in self._ids
 
-    def get(self, tx_id: bytes) -> Envelope | None:
-        """The pending envelope (signature already checked) with this id, if any."""
-        return self._ids.get(tx_id)
-
     def add_all(self, envelopes: list[Envelope]) -> int:
         """Add every envelope not already pending, or none when they do not all fit."""
         with self._cond:
             fresh: list[Envelope] = []
             for e in envelopes:
                 if e.tx_id not in self._ids:
-                    self._ids[e.tx_id] = e
+                    self._ids.add(e.tx_id)
                     fresh.append(e)
             if len(self._queue) + len(fresh) > self.txs_max:
-                for e in fresh:
-                    del self._ids[e.tx_id]
+                self._ids.difference_update(e.tx_id for e in fresh)
                 raise MempoolFull(f"mempool holds {len(self._queue)} of {self.txs_max} txs")
             self._queue.extend(fresh)
             if fresh:
@@ -75,4 +70,4 @@ class Mempool:
         """Drop ids of txs that have been executed (or dropped) from the pending set."""
         with self._cond:
             for e in envelopes:
-                self._ids.pop(e.tx_id, None)
+                self._ids.discard(e.tx_id)

@@ -166,18 +166,17 @@ class Node:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._on_commit, committed)
 
-    def _envelope(self, item: Envelope | bytes) -> Envelope | bytes:
-        """A tx of an ordered batch, as this node's pending envelope when it has one (its
-        signature is checked already), else decoded here (the executor checks it)."""
+    @staticmethod
+    def _envelope(item: Envelope | bytes) -> Envelope | bytes:
+        """A tx of an ordered batch, decoded once here so that the mempool can forget it by
+        id (the executor checks its signature). This node's own batches come back from the
+        orderer as the envelopes it checked already."""
         if isinstance(item, Envelope):
             return item
         try:
-            envelope = Envelope.from_msgpack(item)
+            return Envelope.from_msgpack(item)
         except MalformedTx:
             return item  # the executor drops it, as every node does
-        pending = self.mempool.get(envelope.tx_id)
-        # Tx ids do not cover the signature: reuse the check only for the very same bytes.
-        return pending if pending is not None and pending.raw == item else envelope
 
     def _record(self, committed: Committed, ordered: int, seconds: float) -> None:
         m = self.metrics
@@ -294,10 +293,7 @@ class Node:
     def _check_node_id(self) -> None:
         """The etcd window waits for each active node by its governance id: a config whose
         node_id differs would hold the window back until its cap."""
-        from consortia.modules.governance.queries import nodes
-
-        own = self.key.public_key_hex
-        ids = [n.id for n in nodes(self.chain.state) if n.key == own and n.status == "active"]
+        ids = self._own_node_ids()
         if ids and self.config.node_id not in ids:
             log.warning("node_id %r is not this key's node id in governance (%s): set node_id "
                         "= %r", self.config.node_id, ", ".join(ids), ids[0])
@@ -306,12 +302,16 @@ class Node:
                         "until the ledger admits it, it follows and refuses submissions",
                         self.chain.head.height)
 
-    def admitted(self) -> bool:
-        """Whether governance lists this node's key as an active node."""
+    def _own_node_ids(self) -> list[str]:
+        """The ids under which governance lists this node's key as an active node."""
         from consortia.modules.governance.queries import nodes
 
         own = self.key.public_key_hex
-        return any(n.key == own and n.status == "active" for n in nodes(self.chain.state))
+        return [n.id for n in nodes(self.chain.state) if n.key == own and n.status == "active"]
+
+    def admitted(self) -> bool:
+        """Whether governance lists this node's key as an active node."""
+        return bool(self._own_node_ids())
 
     def is_private(self, kind: str) -> bool:
         """Whether txs of ``kind`` are private: their content is shown only to those allowed."""

@@ -37,17 +37,19 @@ TIME_MS_MAX = 2**53
 SCAN_CHARS_MAX = 4_296  # the most characters a QR code holds
 
 
-def _merchant(state: Reader, merchant_id: str) -> Merchant:
+def merchant_or_404(state: Reader, merchant_id: str) -> Merchant:
     found = queries.merchant(state, merchant_id)
     if found is None:
         raise ApiError(404, "unknown_merchant", f"no merchant {merchant_id[:40]!r}")
     return found
 
 
-def _books(state: Reader, merchant_id: str, caller: str) -> Merchant:
-    found = _merchant(state, merchant_id)
+def merchant_books(state: Reader, merchant_id: str, caller: str,
+                   what: str = "books") -> Merchant:
+    """The merchant, when ``caller`` may see its books (or, naming ``what``, its events)."""
+    found = merchant_or_404(state, merchant_id)
     if not queries.may_see_merchant_books(state, found, caller):
-        raise ApiError(403, "not_allowed", "a merchant's books are for the merchant, its "
+        raise ApiError(403, "not_allowed", f"a merchant's {what} are for the merchant, its "
                        "terminals, its bank, the payment network and the regulator")
     return found
 
@@ -58,13 +60,13 @@ def _head_ms(node: Node) -> int:
 
 @router.get("/merchants/{merchant_id}", summary="A merchant's public face (what its QR says)")
 async def merchant(merchant_id: str, node: NodeDep) -> dict[str, Any]:
-    return queries.merchant_view(_merchant(node.chain.state, merchant_id))
+    return queries.merchant_view(merchant_or_404(node.chain.state, merchant_id))
 
 
 @router.get("/merchants/{merchant_id}/terminals", summary="A merchant's certified terminals")
 async def terminals(merchant_id: str, node: NodeDep, caller: CallerDep) -> dict[str, Any]:
     state = node.chain.state
-    found = _books(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller)
     return {"merchant_id": found.id, "terminals": [
         {"device_key": t.device_key, "label": t.label, "certificate": t.certificate,
          "added_ms": t.added_ms} for t in queries.terminals(state, found.id)]}
@@ -75,7 +77,7 @@ async def terminals(merchant_id: str, node: NodeDep, caller: CallerDep) -> dict[
 async def order(merchant_id: str, order_id: str, node: NodeDep,
                 caller: CallerDep) -> dict[str, Any]:
     state = node.chain.state
-    found = _books(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller)
     o = queries.order(state, found.id, order_id)
     if o is None:
         raise ApiError(404, "unknown_order", f"{found.id} has no order {order_id[:25]!r}")
@@ -89,7 +91,7 @@ async def payments(merchant_id: str, node: NodeDep, caller: CallerDep,
                    before: Annotated[str, Query(max_length=80)] = "",
                    limit: Annotated[int, Query(ge=1)] = 50) -> dict[str, Any]:
     state = node.chain.state
-    found = _books(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller)
     exponent = queries.exponent_of(state, found.currency)
     limit = min(limit, node.config.page_size_max, queries.PAYMENTS_LIMIT_MAX)
     listed = queries.payments_of(state, found.id, since_ms=since_ms, before=before,
@@ -104,7 +106,7 @@ async def payments(merchant_id: str, node: NodeDep, caller: CallerDep,
 async def totals(merchant_id: str, node: NodeDep, caller: CallerDep,
                  day_start_ms: Annotated[int, Query(ge=0, le=TIME_MS_MAX)]) -> dict[str, Any]:
     state = node.chain.state
-    found = _books(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller)
     exponent = queries.exponent_of(state, found.currency)
     t = queries.day_totals(state, found.id, day_start_ms)
     return {"merchant_id": found.id, "currency": found.currency, "day_start_ms": day_start_ms,
@@ -121,7 +123,7 @@ async def payment(payment_id: str, node: NodeDep, caller: CallerDep) -> dict[str
     found = queries.payment(state, payment_id)
     if found is None:
         raise ApiError(404, "unknown_payment", f"no payment {payment_id[:64]!r}")
-    merchant_ = _merchant(state, found.merchant_id)
+    merchant_ = merchant_or_404(state, found.merchant_id)
     payer = state.get(wallet_key(found.payer_wallet), Wallet)
     member = active_member_of(state, caller)
     payer_side = payer is not None and (payer.owner_key == caller or (
@@ -154,14 +156,14 @@ def _svg(payload: str) -> Response:
 
 
 def _static_payload(state: Reader, merchant_id: str) -> str:
-    found = _merchant(state, merchant_id)
+    found = merchant_or_404(state, merchant_id)
     return merchant_payload(found, _numeric(state, found.currency),
                             queries.exponent_of(state, found.currency))
 
 
 def _order_payload(state: Reader, merchant_id: str, order_id: str, caller: str,
                    ) -> tuple[str, Order]:
-    found = _books(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller)
     o = queries.order(state, found.id, order_id)
     if o is None:
         raise ApiError(404, "unknown_order", f"{found.id} has no order {order_id[:25]!r}")

@@ -24,6 +24,7 @@ from consortia.api.request_signing import KEY_HEADER
 from consortia.ledger.state import Reader
 from consortia.modules.currency.types import Wallet, wallet_key
 from consortia.modules.payments import queries
+from consortia.modules.payments.api import merchant_books, merchant_or_404
 from consortia.modules.payments.notify import Notifier, overflow_text, sse_blocks
 from consortia.modules.payments.types import Merchant
 from consortia.modules.payments.webhooks import Webhook, WebhookRefused, now_ms
@@ -43,21 +44,6 @@ def get_notifier(request: Request) -> Notifier:
 
 
 NotifierDep = Annotated[Notifier, Depends(get_notifier)]
-
-
-def _merchant(state: Reader, merchant_id: str) -> Merchant:
-    found = queries.merchant(state, merchant_id)
-    if found is None:
-        raise ApiError(404, "unknown_merchant", f"no merchant {merchant_id[:40]!r}")
-    return found
-
-
-def _reader(state: Reader, merchant_id: str, caller: str) -> Merchant:
-    found = _merchant(state, merchant_id)
-    if not queries.may_see_merchant_books(state, found, caller):
-        raise ApiError(403, "not_allowed", "a merchant's events are for the merchant, its "
-                       "terminals, its bank, the payment network and the regulator")
-    return found
 
 
 def manages_webhooks(state: Reader, merchant: Merchant, caller: str) -> bool:
@@ -87,7 +73,7 @@ def _owner(state: Reader, merchant_id: str, caller: str, request: Request) -> Me
     if KEY_HEADER not in request.headers:
         raise ApiError(401, "signed_request_required", "webhooks are managed with requests "
                        "signed by the merchant's key (X-Consortia-* headers)")
-    found = _merchant(state, merchant_id)
+    found = merchant_or_404(state, merchant_id)
     if not manages_webhooks(state, found, caller):
         raise ApiError(403, "not_allowed", "only the merchant (its settlement wallet's owner "
                        "key) manages its webhooks")
@@ -100,7 +86,7 @@ def _owner(state: Reader, merchant_id: str, caller: str, request: Request) -> Me
 async def merchant_events(merchant_id: str, request: Request, node: NodeDep,
                           notifier: NotifierDep, caller: CallerDep) -> StreamingResponse:
     state = node.chain.state
-    found = _reader(state, merchant_id, caller)
+    found = merchant_books(state, merchant_id, caller, "events")
     last_text = request.headers.get("last-event-id", "")
     if last_text and not (last_text.isdigit() and len(last_text) <= HEIGHT_DIGITS_MAX):
         raise ApiError(400, "bad_last_event_id", "Last-Event-ID is a block height")
