@@ -421,7 +421,6 @@ async def refund(request: Request) -> Response:
     return RedirectResponse(f"/merchant?tx={outcome.tx_id}", status_code=303)
 
 
-
 # -- the merchant's webhooks ---------------------------------------------------------------------
 # The API's rules through the API's code (notify_api, the notification store); what differs is
 # only how the merchant is known: the login's session (its key owns the settlement wallet, the
