@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from consortia.cluster.ports import free_ports
 from consortia.crypto.keys import SigningKey
 from consortia.demo.consortium import FOUNDERS, demo_genesis, member_key
 from consortia.ledger.genesis import Genesis
@@ -22,10 +22,7 @@ from consortia.sdk.client import Client
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 @dataclass

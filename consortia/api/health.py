@@ -56,11 +56,11 @@ async def healthz(node: NodeDep, agreement: AgreementDep) -> Any:
         body["reason"] = failure
         return JSONResponse(body, status_code=503)
     silent_s = getattr(node.orderer, "silent_s", None)
-    if (silent_s is not None
-            and silent_s() > ORDERER_SILENT_TIMEOUTS_MAX * node.config.etcd_timeout_s):
+    silent = 0.0 if silent_s is None else silent_s()
+    if silent > ORDERER_SILENT_TIMEOUTS_MAX * node.config.etcd_timeout_s:
         # Reads still work, but nothing submitted here can be ordered until etcd answers.
         body["status"] = "degraded"
-        body["reason"] = f"no etcd member has answered for {silent_s():.0f} s"
+        body["reason"] = f"no etcd member has answered for {silent:.0f} s"
         return JSONResponse(body, status_code=503)
     alarmed = [] if agreement is None else agreement.alarmed()
     if alarmed:

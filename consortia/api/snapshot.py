@@ -30,6 +30,7 @@ from consortia.modules.governance.queries import nodes
 from consortia.modules.governance.types import ACTIVE
 from consortia.node.node import Node
 from consortia.node.snapshot import (
+    DISK_MARGIN_BYTES,
     FETCH_CHUNK_BYTES,
     SNAPSHOT_PATH,
     SnapshotError,
@@ -40,8 +41,6 @@ from consortia.node.snapshot import (
 router = APIRouter(tags=["ledger"])
 NodeDep = Annotated[Node, Depends(get_node)]
 COPY_PREFIX = ".snapshot-serve-"
-# Free disk space kept beyond the copy, so serving a snapshot never fills the node's disk.
-DISK_MARGIN_BYTES = 64 * 1024 * 1024
 
 
 class _Slot:

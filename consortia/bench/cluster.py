@@ -35,7 +35,7 @@ from consortia.bench.throughput import (
     COMMIT_TIMEOUT_S,
     CommitWatcher,
     LocalNode,
-    _percentile,
+    percentile,
     verify_ceiling,
 )
 from consortia.bench.workload import Workload
@@ -133,7 +133,8 @@ def measure(urls: list[str], workload: Workload, keys_dir: Path, *, txs: int, ba
     rejected = max(w.rejected for w in watchers)
     if rejected:
         failed.append(f"{rejected} txs were rejected")
-    failed += _check_receipts(urls, [str(i["node_key"]) for i in infos], ids)
+    sample = ids[:: max(1, txs // RECEIPT_SAMPLE)]
+    failed += _check_receipts(urls, [str(i["node_key"]) for i in infos], sample)
     head = _same_head(urls)
     checked: dict[str, Any] = {}
     for url in urls:
@@ -145,13 +146,13 @@ def measure(urls: list[str], workload: Workload, keys_dir: Path, *, txs: int, ba
         **setup,
         "seconds": round(finished - started, 3),
         "committed_tx_per_s": round(rate, 1),
-        "latency_p50_ms": round(_percentile(latencies_ms, 0.50), 1),
-        "latency_p99_ms": round(_percentile(latencies_ms, 0.99), 1),
-        "first_to_last_node_p50_ms": round(_percentile(spreads_ms, 0.50), 1),
-        "first_to_last_node_p99_ms": round(_percentile(spreads_ms, 0.99), 1),
+        "latency_p50_ms": round(percentile(latencies_ms, 0.50), 1),
+        "latency_p99_ms": round(percentile(latencies_ms, 0.99), 1),
+        "first_to_last_node_p50_ms": round(percentile(spreads_ms, 0.50), 1),
+        "first_to_last_node_p99_ms": round(percentile(spreads_ms, 0.99), 1),
         "final_height": head["height"],
         "final_tree_size": head["tree_size"],
-        "receipts_verified": len(ids[:: max(1, txs // RECEIPT_SAMPLE)]) * len(urls),
+        "receipts_verified": len(sample) * len(urls),
         "mempool_full_retries": retries,
         **checked,
         "checks_failed": failed,
@@ -173,11 +174,11 @@ def _show_progress(label: str, watchers: list[CommitWatcher], txs: int, started:
         bar.update(task, completed=min(len(w.committed) for w in watchers))
 
 
-def _check_receipts(urls: list[str], node_keys: list[str], ids: list[str]) -> list[str]:
-    """A sample of receipts from every node: valid under that node's key, same leaf."""
+def _check_receipts(urls: list[str], node_keys: list[str], sample: list[str]) -> list[str]:
+    """The receipts of ``sample`` from every node: valid under that node's key, same leaf."""
     failed: list[str] = []
     with httpx.Client(timeout=30) as http:
-        for tx_id in ids[:: max(1, len(ids) // RECEIPT_SAMPLE)]:
+        for tx_id in sample:
             leaves = set()
             for url, key in zip(urls, node_keys, strict=True):
                 receipt = http.get(f"{url}/v1/tx/{tx_id}/receipt").json()

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 
 from consortia.bench.workload import NotaryWorkload, Workload
+from consortia.cluster.ports import free_ports
 from consortia.crypto.keys import SigningKey, verify
 from consortia.ledger.receipts import verify_receipt
 from consortia.ledger.tx import Envelope
@@ -57,13 +57,6 @@ def verify_ceiling(cpu_count: int, seconds: float = 2.0) -> float:
     return sum(counts) / seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class LocalNode:
     """A node in a subprocess with a throw-away data directory."""
 
@@ -72,7 +65,7 @@ class LocalNode:
 
         self.dir = Path(tempfile.mkdtemp(prefix="consortia-bench-"))
         demo_genesis(self.dir)
-        self.port = _free_port()
+        self.port = free_ports(1)[0]
         (self.dir / "node.toml").write_text(
             f'data_dir = "."\nport = {self.port}\nmempool_txs_max = 400000\n')
         self.url = f"http://127.0.0.1:{self.port}"
@@ -144,7 +137,7 @@ class CommitWatcher(threading.Thread):
                     return
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -238,8 +231,8 @@ def run_bench(*, url: str | None, txs: int, batch: int, clients: int, progress: 
             "cores": cpu_count,
             "seconds": round(finished - started, 3),
             "committed_tx_per_s": round(rate, 1),
-            "latency_p50_ms": round(_percentile(latencies_ms, 0.50), 1),
-            "latency_p99_ms": round(_percentile(latencies_ms, 0.99), 1),
+            "latency_p50_ms": round(percentile(latencies_ms, 0.50), 1),
+            "latency_p99_ms": round(percentile(latencies_ms, 0.99), 1),
             "verify_ceiling_per_s": round(ceiling, 1),
             "ratio": round(rate / ceiling, 3),
             "rejected": watcher.rejected,

@@ -13,9 +13,7 @@ leaves loopback here.
 
 from __future__ import annotations
 
-import errno
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -25,7 +23,8 @@ from pathlib import Path
 import grpc
 from aetcd import rpc
 
-from consortia.cluster.ports import free_ports
+from consortia.cluster.ports import free_ports, port_free
+from consortia.node.pem import read_pem
 
 ETCD_BINARY = "/usr/bin/etcd"
 # etcd's default --max-request-bytes (1.5 MiB) is below our batch size; its default quota
@@ -35,23 +34,6 @@ ETCD_QUOTA_BACKEND_BYTES = 8 * 1024 * 1024 * 1024
 PROBE_TIMEOUT_S = 1.0  # one health call to one member
 EXIT_WAIT_S = 5.0  # after SIGTERM, before SIGKILL
 POLL_S = 0.05
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (another process may still take it)."""
-    return free_ports(1)[0]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-        return True
 
 
 @dataclass(frozen=True)
@@ -89,12 +71,10 @@ class EtcdTls:
 
     def credentials(self) -> grpc.ChannelCredentials:
         """Channel credentials of a client of this cluster (the CA and our client cert)."""
-        def read(path: Path | None) -> bytes | None:
-            return None if path is None else path.read_bytes()
-
-        return grpc.ssl_channel_credentials(root_certificates=read(self.ca_file),
-                                            private_key=read(self.client_key_file),
-                                            certificate_chain=read(self.client_cert_file))
+        return grpc.ssl_channel_credentials(
+            root_certificates=read_pem(self, "ca_file"),
+            private_key=read_pem(self, "client_key_file"),
+            certificate_chain=read_pem(self, "client_cert_file"))
 
 
 def _channel(endpoint: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
@@ -209,7 +189,7 @@ class EtcdCluster:
                 raise RuntimeError(f"etcd member {i} (pid {proc.pid}) is still running") from None
         deadline = time.monotonic() + 10
         for port in (self.client_ports[i], self.peer_ports[i]):
-            while not _port_free(port):
+            while not port_free(port):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"port {port} of etcd member {i} is still in use")
                 time.sleep(POLL_S)

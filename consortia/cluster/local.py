@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from consortia.cluster.ports import free_ports
+from consortia.cluster.ports import free_ports, port_free
 from consortia.crypto.keys import SigningKey
 from consortia.demo.consortium import FOUNDERS, member_key
 from consortia.ledger.genesis import Genesis, GenesisMember, GenesisNode, load_genesis
@@ -123,18 +122,6 @@ def stop_pids(targets: list[tuple[int | None, str, subprocess.Popen[bytes] | Non
     raise ClusterError(f"processes survived SIGKILL: {', '.join(str(t[0]) for t in live)}")
 
 
-def _port_free(port: int) -> bool:
-    """Whether nothing listens on ``port``. Connections of a stopped cluster linger in
-    TIME_WAIT; etcd and uvicorn bind with SO_REUSEADDR, so those do not count."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
 def _toml_value(value: object) -> str:
     """TOML for the plain values a node config holds (JSON spells them the same way)."""
     if isinstance(value, Path):
@@ -195,7 +182,7 @@ class LocalCluster:
     def etcd_pids(self) -> list[int | None]:
         """The members' pids: live from the EtcdCluster object, else as recorded."""
         if self.etcd is not None:
-            return list(self.etcd.pids())
+            return self.etcd.pids()
         return list(self._etcd_pids)
 
     def save(self) -> None:
@@ -278,7 +265,7 @@ class LocalCluster:
                 raise ClusterError(f"{directory} is not empty and holds no cluster")
             cluster = cls._create(directory, nodes, base_port, node_settings or {})
         busy = [p for p in [n.port for n in cluster.nodes] + cluster.etcd_client_ports
-                + cluster.etcd_peer_ports if not _port_free(p)]
+                + cluster.etcd_peer_ports if not port_free(p)]
         if busy:
             raise ClusterError(f"ports in use: {', '.join(map(str, busy))}")
         try:

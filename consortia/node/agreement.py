@@ -73,6 +73,18 @@ def _hex(doc: dict[str, Any], name: str, size: int) -> bytes:
     return raw
 
 
+def parse_tree_head(doc: Any) -> SignedTreeHead:
+    """The tree head in ``doc`` (the JSON of ``GET /v1/sth``), its signature NOT checked yet;
+    BadTreeHead when it is malformed."""
+    if not isinstance(doc, dict):
+        raise BadTreeHead("tree head is not a JSON object")
+    return SignedTreeHead(
+        tree_size=_u64(doc, "tree_size"), root_hash=_hex(doc, "root_hash", HASH_BYTES),
+        height=_u64(doc, "height"), time_ms=_u64(doc, "time_ms"),
+        signature=_hex(doc, "signature", SIGNATURE_BYTES),
+        node_key=_hex(doc, "node_key", KEY_BYTES))
+
+
 def tree_head_from_json(doc: Any, node_key: bytes) -> SignedTreeHead:
     """The tree head in ``doc`` (the JSON of ``GET /v1/sth``), once its signature verifies with
     ``node_key``; BadTreeHead says what is wrong otherwise.
@@ -80,13 +92,7 @@ def tree_head_from_json(doc: Any, node_key: bytes) -> SignedTreeHead:
     The key is the caller's (from governance), never the one the document names, so a peer
     cannot vouch for itself.
     """
-    if not isinstance(doc, dict):
-        raise BadTreeHead("tree head is not a JSON object")
-    sth = SignedTreeHead(
-        tree_size=_u64(doc, "tree_size"), root_hash=_hex(doc, "root_hash", HASH_BYTES),
-        height=_u64(doc, "height"), time_ms=_u64(doc, "time_ms"),
-        signature=_hex(doc, "signature", SIGNATURE_BYTES),
-        node_key=_hex(doc, "node_key", KEY_BYTES))
+    sth = parse_tree_head(doc)
     if sth.node_key != node_key:
         raise BadTreeHead("tree head names another node key")
     message = sth_message(sth.tree_size, sth.root_hash, sth.height, sth.time_ms)

@@ -82,18 +82,23 @@ class NodeConfig(BaseSettings):
     # peers (agreement, snapshots). None: httpx's default bundle (certifi's public CAs).
     peers_ca_file: Path | None = None
 
+    def _both_or_neither(self, cert_field: str, key_field: str, what: str) -> None:
+        """A certificate is useless without its key and a key without its certificate: a
+        partial setting is refused at start rather than quietly going without TLS."""
+        cert, key = getattr(self, cert_field), getattr(self, key_field)
+        if (cert is None) != (key is None):
+            given, missing = ((cert_field, key_field) if key is None
+                              else (key_field, cert_field))
+            raise ValueError(f"{given} is set but {missing} is not: {what} go together")
+
     @model_validator(mode="after")
     def _etcd_tls_together(self) -> NodeConfig:
         """TLS to etcd is on when ``etcd_ca_file`` is set; a client certificate and its key
         make sense only together and only with it. A partial setting is refused here, at
         start, rather than quietly connecting without the certificate etcd expects."""
-        cert, key = self.etcd_cert_file, self.etcd_key_file
-        if (cert is None) != (key is None):
-            given, missing = (("etcd_cert_file", "etcd_key_file") if key is None
-                              else ("etcd_key_file", "etcd_cert_file"))
-            raise ValueError(f"{given} is set but {missing} is not: the node's client "
-                             "certificate and its private key for etcd go together")
-        if cert is not None and self.etcd_ca_file is None:
+        self._both_or_neither("etcd_cert_file", "etcd_key_file",
+                              "the node's client certificate and its private key for etcd")
+        if self.etcd_cert_file is not None and self.etcd_ca_file is None:
             raise ValueError("etcd_cert_file and etcd_key_file are set but etcd_ca_file is "
                              "not: TLS to etcd needs the CA that signed the members' "
                              "certificates")
@@ -101,14 +106,9 @@ class NodeConfig(BaseSettings):
 
     @model_validator(mode="after")
     def _tls_together(self) -> NodeConfig:
-        """A certificate is useless without its key and a key without its certificate: a
-        partial setting is refused at start rather than quietly serving plain HTTP."""
-        cert, key = self.tls_cert_file, self.tls_key_file
-        if (cert is None) != (key is None):
-            given, missing = (("tls_cert_file", "tls_key_file") if key is None
-                              else ("tls_key_file", "tls_cert_file"))
-            raise ValueError(f"{given} is set but {missing} is not: the node's HTTPS "
-                             "certificate and its private key go together")
+        """HTTPS served by the node: certificate and key, both or neither."""
+        self._both_or_neither("tls_cert_file", "tls_key_file",
+                              "the node's HTTPS certificate and its private key")
         return self
 
     @property

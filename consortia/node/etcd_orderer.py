@@ -461,7 +461,12 @@ class EtcdOrderer:
     async def _spawn_tasks(self) -> None:
         # Held here: the loop keeps only weak references to tasks.
         self._tasks = [asyncio.create_task(c) for c in (
-            self._read_loop(), self._probe_loop(), self._applied_loop(), self._window_loop())]
+            self._read_loop(),
+            self._every(self.probe_interval_s, "health probe", self._probe),
+            self._every(APPLIED_INTERVAL_S, "writing the applied position",
+                        self._write_applied),
+            self._every(self.config.etcd_window_interval_s, "window pass",
+                        self._slide_window))]
 
     async def _shutdown(self) -> None:
         current = asyncio.current_task()
@@ -541,10 +546,7 @@ class EtcdOrderer:
                 revision = await self._catch_up(conn)
                 attempt = 0
                 await self._watch_until_broken(conn, revision + 1)
-            except BehindWindow as exc:
-                self._fail(str(exc))
-                return
-            except _Fatal as exc:
+            except (BehindWindow, _Fatal) as exc:
                 self._fail(str(exc))
                 return
             except (*_MEMBER_ERRORS, TimeoutError, _WatchBroken) as exc:
@@ -696,56 +698,43 @@ class EtcdOrderer:
 
     # -- background ------------------------------------------------------------------------
 
-    async def _probe_loop(self) -> None:
+    async def _every(self, interval_s: float, what: str,
+                     step: Callable[[_Conn], Awaitable[None]]) -> None:
+        """Run ``step`` on the current member every ``interval_s``, until cancelled. A member
+        error moves on to another member (``_on_error``); any other error is logged."""
+        while True:
+            await asyncio.sleep(interval_s)
+            conn = self._current()
+            try:
+                await step(conn)
+            except _MEMBER_ERRORS as exc:
+                log.info("%s failed: %s", what, _describe(exc))
+                await self._on_error(conn, exc)
+            except Exception:
+                log.exception("%s failed", what)
+
+    async def _probe(self, conn: _Conn) -> None:
         """A member that stopped answering (SIGSTOP, partition, lost quorum) keeps its TCP
         connection open, so only a timed call finds out: then we move to another member."""
-        while True:
-            await asyncio.sleep(self.probe_interval_s)
-            conn = self._current()
-            try:
-                self.floor, _rev, _mod = await self._read_floor(conn)
-                self._answered_s = time.monotonic()
-            except _MEMBER_ERRORS as exc:
-                await self._on_error(conn, exc)
-            except Exception:
-                log.exception("health probe failed")
+        self.floor, _rev, _mod = await self._read_floor(conn)
+        self._answered_s = time.monotonic()
 
-    async def _applied_loop(self) -> None:
-        while True:
-            await asyncio.sleep(APPLIED_INTERVAL_S)
-            seq = self._delivered_seq
-            if seq <= self._applied_written:
-                continue
-            conn = self._current()
-            try:
-                await _rpc(conn.kv.Put(rpc.PutRequest(key=self.keys.applied(self.node_id),
-                                                      value=str(seq).encode()),
-                                       timeout=self.timeout_s))
-                self._applied_written = seq
-            except _MEMBER_ERRORS as exc:
-                await self._on_error(conn, exc)
-            except Exception:
-                log.exception("writing the applied position failed")
+    async def _write_applied(self, conn: _Conn) -> None:
+        seq = self._delivered_seq
+        if seq <= self._applied_written:
+            return
+        await _rpc(conn.kv.Put(rpc.PutRequest(key=self.keys.applied(self.node_id),
+                                              value=str(seq).encode()),
+                               timeout=self.timeout_s))
+        self._applied_written = seq
 
-    async def _window_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.etcd_window_interval_s)
-            conn = self._current()
-            try:
-                await self._slide_window(conn)
-            except _MEMBER_ERRORS as exc:
-                log.info("window pass failed: %s", _describe(exc))
-                await self._on_error(conn, exc)
-            except Exception:
-                log.exception("window pass failed")
-
-    async def _slide_window(self, conn: _Conn) -> int:
+    async def _slide_window(self, conn: _Conn) -> None:
         """One window pass: raise the floor to what every window node has applied (or to
         the cap of ``etcd_window_batches_max`` batches), delete batches at or below it,
-        compact. Harmless when several nodes do it at once. Returns the floor."""
+        compact. Harmless when several nodes do it at once."""
         nodes = self._window_nodes
         if nodes is None:
-            return self.floor  # the delivery thread has not asked the node yet
+            return  # the delivery thread has not asked the node yet
         self.window_passes += 1
         timeout_s = self.timeout_s
         applied_resp = await _rpc(conn.kv.Range(rpc.RangeRequest(
@@ -776,11 +765,11 @@ class EtcdOrderer:
                 success=[rpc.RequestOp(request_put=rpc.PutRequest(
                     key=self.keys.floor, value=str(target).encode()))]), timeout=timeout_s))
             if not raised.succeeded:
-                return floor  # another node moved it meanwhile; next pass
+                return  # another node moved it meanwhile; next pass
             floor = target
         self.floor = floor
         if floor == 0:
-            return 0  # nothing to delete (and max_create_revision=0 would mean "no limit")
+            return  # nothing to delete (and max_create_revision=0 would mean "no limit")
         for _ in range(WINDOW_DELETE_PAGES_MAX):
             page = await _rpc(conn.kv.Range(rpc.RangeRequest(
                 key=self.keys.batches, range_end=self.keys.batches_end,
@@ -799,7 +788,6 @@ class EtcdOrderer:
                 if exc.code() != grpc.StatusCode.OUT_OF_RANGE:
                     raise  # not "already compacted"
             self._compacted = floor
-        return floor
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -927,12 +915,5 @@ async def read_floor(config: NodeConfig, chain_id: str) -> int:
 def read_floor_sync(config: NodeConfig, chain_id: str) -> int:
     """``read_floor`` for synchronous callers; runs on its own thread and loop, so it works
     whether or not the caller's thread runs an event loop."""
-    return _run_in_thread(lambda: read_floor(config, chain_id))
-
-
-def _run_in_thread(make: Callable[[], Awaitable[T]]) -> T:
-    async def run() -> T:
-        return await make()
-
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+        return pool.submit(asyncio.run, read_floor(config, chain_id)).result()

@@ -38,13 +38,14 @@ from consortia.crypto.keys import SigningKey, verify
 from consortia.ledger.executor import Executor
 from consortia.ledger.genesis import Genesis
 from consortia.ledger.module import Module
-from consortia.ledger.receipts import sth_message
+from consortia.ledger.receipts import SignedTreeHead, sth_message
 from consortia.ledger.replay import ReplayError, ReplayReport, replay
 from consortia.ledger.state import decode_value
 from consortia.ledger.store import SCHEMA, BlockRow, Store
 from consortia.ledger.tx import MalformedTx
 from consortia.modules.governance.types import ACTIVE, NODE_PREFIX
 from consortia.modules.governance.types import Node as NodeRecord
+from consortia.node.agreement import parse_tree_head
 from consortia.node.config import NodeConfig, peers_ssl_context
 
 SNAPSHOT_PATH = "/v1/snapshot"
@@ -481,14 +482,15 @@ def _witness(tmp_db: Path, head: SnapshotHead, active: dict[str, str], peer_key_
             except (httpx.HTTPError, SnapshotError) as exc:
                 unconfirmed.append(f"{url}: {exc}")
                 continue
-            node_id = active.get(sth.node_key)
-            if sth.node_key == peer_key_hex:
+            key_hex = sth.node_key.hex()
+            node_id = active.get(key_hex)
+            if key_hex == peer_key_hex:
                 unconfirmed.append(f"{url}: it is the snapshot's own peer")
                 continue
             if node_id is None:
                 unconfirmed.append(f"{url}: its key is not an active node")
                 continue
-            if not verify(bytes.fromhex(sth.node_key),
+            if not verify(sth.node_key,
                           sth_message(sth.tree_size, sth.root_hash, sth.height, sth.time_ms),
                           sth.signature):
                 unconfirmed.append(f"{url}: its tree head signature does not verify")
@@ -502,26 +504,15 @@ def _witness(tmp_db: Path, head: SnapshotHead, active: dict[str, str], peer_key_
     return confirmed, unconfirmed
 
 
-class _Sth(NamedTuple):
-    tree_size: int
-    root_hash: bytes
-    height: int
-    time_ms: int
-    signature: bytes
-    node_key: str
-
-
-def _sth(client: httpx.Client, url: str) -> _Sth:
+def _sth(client: httpx.Client, url: str) -> SignedTreeHead:
+    """The tree head at ``url``, its signature not checked yet (``_witness`` does)."""
     response = client.get(url)
     if response.status_code != 200:
         raise SnapshotError(f"HTTP {response.status_code}")
     try:
-        body = response.json()
-        return _Sth(int(body["tree_size"]), bytes.fromhex(body["root_hash"]),
-                    int(body["height"]), int(body["time_ms"]),
-                    bytes.fromhex(body["signature"]), bytes.fromhex(body["node_key"]).hex())
-    except (ValueError, KeyError, TypeError):
-        raise SnapshotError("its tree head is malformed") from None
+        return parse_tree_head(response.json())
+    except ValueError as exc:  # not JSON, or BadTreeHead (a ValueError) saying what is wrong
+        raise SnapshotError(f"its tree head is malformed: {exc}") from None
 
 
 def _resign(tmp_db: Path, own_key: SigningKey) -> None:

@@ -239,7 +239,7 @@ class Client:
         self.verify(receipt, own_key)
         head = receipt["signed_tree_head"]
         height: int = head["height"]
-        info = self.get("/v1/chain")
+        info = self.info()  # chain_id and genesis_hash: what every peer must match
         active = {n["key"]: n["id"] for n in self.get("/v1/governance/nodes")["nodes"]
                   if n["status"] == "active"}
         agreed: list[dict[str, str]] = []
